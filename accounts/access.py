@@ -1,0 +1,68 @@
+"""The single way to scope data by the user's clinics.
+
+Every model whose rows belong to a clinic uses ClinicScopedQuerySet (directly or as a
+base) and names the lookup from itself to the clinic in `clinic_lookup`. Views fetch
+objects only through `get_for_user_or_404`, so another clinic's object answers 404,
+exactly as a missing one would (OWASP IDOR; healthchecks' _get_check_for_user).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from django.db import models
+from django.http import Http404
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+M = TypeVar("M", bound=models.Model)
+
+
+class ClinicScopedQuerySet(models.QuerySet[M]):
+    clinic_lookup = "clinic"
+
+    def for_user(self, user: User | Any) -> ClinicScopedQuerySet[M]:
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        return self.filter(**{f"{self.clinic_lookup}__in": user.clinic_ids()})
+
+    def for_clinic(self, clinic_id: int) -> ClinicScopedQuerySet[M]:
+        return self.filter(**{self.clinic_lookup: clinic_id})
+
+
+def get_for_user_or_404(queryset: ClinicScopedQuerySet[M], user: User, **lookup: Any) -> M:
+    try:
+        return queryset.for_user(user).get(**lookup)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404("Not found") from None
+
+
+def clinic_for_user_or_404(user: User, clinic_id: Any, *roles: str) -> Any:
+    """The clinic, if the user belongs to it (with one of `roles`, when given)."""
+    from accounts.models import Clinic
+
+    try:
+        clinic_id = int(clinic_id)
+    except (TypeError, ValueError):
+        raise Http404("Not found") from None
+    if clinic_id not in user.clinic_ids() or (roles and not user.has_role(clinic_id, *roles)):
+        raise Http404("Not found")
+    return Clinic.objects.get(pk=clinic_id)
+
+
+# Who may do what. Clinic staff read and follow up reminders; they do not enter
+# clinical data. Only prescribers change doses (the app never does).
+CLINICAL_WRITE_ROLES = ("nurse", "prescriber", "admin")
+PRESCRIBER_ROLES = ("prescriber",)
+ADMIN_ROLES = ("admin",)
+
+
+def require_role(user: User, clinic_id: int, *roles: str) -> None:
+    """403 for a member of the clinic without the role (they can see the object, so a
+    404 would hide nothing); callers fetch the object through the gate first."""
+    from django.core.exceptions import PermissionDenied
+
+    if not user.has_role(clinic_id, *roles):
+        names = " or ".join(roles)
+        raise PermissionDenied(f"This needs the {names} role in this clinic.")

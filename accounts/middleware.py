@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib.auth import logout
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
+
+SESSION_STARTED_KEY = "session_started_at"
+
+
+class SessionLifetimeMiddleware:
+    """Ends a session SESSION_ABSOLUTE_HOURS after sign-in, however active it was.
+
+    The idle timeout is the sliding session cookie (SESSION_COOKIE_AGE with
+    SESSION_SAVE_EVERY_REQUEST); this adds the absolute cap (ASVS 7.3.2).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            started = request.session.get(SESSION_STARTED_KEY)
+            now = time.time()
+            if started is None:
+                request.session[SESSION_STARTED_KEY] = now
+            elif now - started > settings.SESSION_ABSOLUTE_HOURS * 3600:
+                logout(request)
+                return redirect_to_login(request.get_full_path())
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Pages for signed-in users carry patient data: no browser or proxy may cache them."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.user.is_authenticated and "Cache-Control" not in response:
+            add_never_cache_headers(response)
+        return response

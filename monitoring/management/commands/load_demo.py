@@ -1,0 +1,242 @@
+"""Load a demo cohort: two clinics, demo users, about 40 patients at different points
+of treatment. Safe to run again: existing clinics, users and patients are left alone
+(passwords are reset to the demo password so the printed credentials always work).
+
+Lives in `monitoring`, the app at the top of the dependency chain, because it builds
+data for all of them through their services.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+
+from django.core.management.base import BaseCommand
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import Clinic, Membership, Role, User
+from patients import services
+from patients.models import ClinicalEvent, Patient, ReferenceRange
+from protocols.dosing import Dose, DoseState, Reason
+
+DEMO_PASSWORD = "alectinib-demo-2026"
+
+CLINICS = [
+    ("North Thoracic Oncology", "north", "Europe/London"),
+    ("South Lung Cancer Clinic", "south", "Europe/London"),
+]
+
+USERS = [
+    # username, first, last, [(clinic code, role)], is_staff (Django admin)
+    ("nurse.north", "Nora", "Hale", [("north", Role.NURSE)], False),
+    ("prescriber.north", "Dr Peter", "Osei", [("north", Role.PRESCRIBER)], False),
+    ("staff.north", "Sam", "Reid", [("north", Role.STAFF)], False),
+    ("admin.north", "Ada", "Lind", [("north", Role.ADMIN)], True),
+    ("nurse.south", "Sofia", "Marsh", [("south", Role.NURSE)], False),
+    ("prescriber.south", "Dr Priya", "Nair", [("south", Role.PRESCRIBER)], False),
+    ("staff.south", "Tom", "Kerr", [("south", Role.STAFF)], False),
+    ("admin.south", "Ben", "Ito", [("south", Role.ADMIN)], True),
+    ("nurse.both", "Nia", "Bello", [("north", Role.NURSE), ("south", Role.NURSE)], False),
+]
+
+RANGES = {  # clinic default reference ranges (canonical units)
+    "alt": ("40", None), "ast": ("40", None), "total_bilirubin": ("1.2", None), "creatinine": ("1.1", None),
+    "cpk": ("170", None), "hemoglobin": (None, "12.0"), "heart_rate": (None, "60"),
+}
+
+FIRST = ["Amara", "Bilal", "Chen", "Dana", "Elif", "Farah", "Gwen", "Hugo", "Ines", "Jonas", "Kai", "Lena",
+         "Mateo", "Nadia", "Omar", "Priya", "Quinn", "Rosa", "Sven", "Tara"]
+LAST = ["Adeyemi", "Brooks", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcia", "Haddad", "Ivanova",
+        "Jensen", "Kowalski", "Lopez", "Moreau", "Novak", "Okafor", "Patel", "Quist", "Rossi", "Sato", "Tanaka"]
+
+# (scenario, days since start) — spread over the points of treatment a clinic sees.
+SCENARIOS = [
+    ("not_started", None), ("new", 3), ("new", 9), ("early", 20), ("early", 33), ("early", 47), ("early", 61),
+    ("early_overdue", 40), ("early_overdue", 75), ("maintenance", 120), ("maintenance", 200), ("maintenance", 380),
+    ("maintenance_overdue", 150), ("alt_withheld", 50), ("reduced_450", 140), ("reduced_300", 300),
+    ("cpk_withheld", 22), ("bradycardia", 90), ("discontinued_ild", 70), ("rash_resolved", 60),
+]
+
+
+def _day(lab) -> date:
+    return timezone.localtime(lab.collected_at).date()
+
+
+class Command(BaseCommand):
+    help = "Load the demo cohort (idempotent) and print the demo credentials."
+
+    def handle(self, *args, **options):
+        today = timezone.localdate()
+        with transaction.atomic():
+            clinics = self._clinics()
+            users = self._users(clinics)
+        created = 0
+        for clinic_index, code in enumerate(["north", "south"]):
+            clinic = clinics[code]
+            rng = random.Random(f"demo-{code}")
+            scenarios = SCENARIOS if code == "north" else SCENARIOS[:]
+            for i, (scenario, days) in enumerate(scenarios):
+                mrn = f"{code[0].upper()}{1000 + i}"
+                if Patient.objects.filter(clinic=clinic, mrn=mrn).exists():
+                    continue
+                with transaction.atomic():
+                    self._patient(clinic, users[code], mrn, i + clinic_index * 7, scenario, days, today, rng)
+                created += 1
+        self.stdout.write(self.style.SUCCESS(f"Demo cohort ready ({created} patients added, {Patient.objects.count()} in all)."))
+        self.stdout.write("Demo sign-ins (password for all: %s):" % DEMO_PASSWORD)
+        for username, *_ in USERS:
+            u = User.objects.get(username=username)
+            roles = ", ".join(f"{m.get_role_display()} at {m.clinic.code}" for m in u.memberships.select_related("clinic"))
+            self.stdout.write(f"  {username:<18} {roles}")
+
+    # --- people ------------------------------------------------------------------------
+
+    def _clinics(self) -> dict[str, Clinic]:
+        clinics = {}
+        for name, code, tz in CLINICS:
+            clinic, _ = Clinic.objects.get_or_create(code=code, defaults={"name": name, "timezone": tz})
+            clinics[code] = clinic
+            for analyte, (uln, lln) in RANGES.items():
+                ReferenceRange.objects.get_or_create(
+                    clinic=clinic, analyte=analyte,
+                    defaults={"uln": Decimal(uln) if uln else None, "lln": Decimal(lln) if lln else None},
+                )
+        return clinics
+
+    def _users(self, clinics: dict[str, Clinic]) -> dict[str, dict[str, User]]:
+        by_clinic: dict[str, dict[str, User]] = {code: {} for code in clinics}
+        for username, first, last, memberships, is_staff in USERS:
+            user, _ = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first, "last_name": last, "email": f"{username}@example.org", "is_staff": is_staff},
+            )
+            user.set_password(DEMO_PASSWORD)
+            user.save(update_fields=["password"])
+            for code, role in memberships:
+                Membership.objects.get_or_create(user=user, clinic=clinics[code], role=role)
+                by_clinic[code].setdefault(role, user)
+            if is_staff:
+                from django.contrib.auth.models import Permission
+
+                user.user_permissions.add(*Permission.objects.filter(
+                    content_type__app_label__in=["patients", "monitoring", "protocols"]
+                ).exclude(codename__startswith="delete_"))
+        return by_clinic
+
+    # --- patients ----------------------------------------------------------------------
+
+    def _patient(self, clinic, people, mrn, seed, scenario, days, today, rng):
+        nurse, prescriber = people[Role.NURSE], people[Role.PRESCRIBER]
+        first, last = FIRST[seed % len(FIRST)], LAST[(seed * 7 + 3) % len(LAST)]
+        patient = Patient.objects.create(
+            clinic=clinic, mrn=mrn, first_name=first, last_name=last,
+            date_of_birth=date(1950 + seed % 30, 1 + seed % 12, 1 + seed % 27),
+            sex="F" if seed % 2 else "M", alk_test_method=["FISH", "IHC", "NGS"][seed % 3],
+            alk_test_result="positive", alk_test_date=today - timedelta(days=(days or 0) + 30),
+            diagnosis_date=today - timedelta(days=(days or 0) + 40), cns_metastases_at_baseline=seed % 4 == 0,
+            notes="Demo patient." if seed % 5 else "Prefers morning phone calls. <script>alert('not run')</script>",
+        )
+        start = today - timedelta(days=days or 0)
+        baseline_at = start - timedelta(days=5)
+        self._panel(patient, nurse, baseline_at, rng, baseline=True, full=True)
+        if scenario == "not_started":
+            return patient
+        services.course_start(patient=patient, start_date=start, ordered_by=prescriber, recorded_by=prescriber)
+        course = patient.courses.get()
+        # Routine labs every 14 days in the first 3 months, monthly after (reference §5);
+        # the *_overdue scenarios stopped coming some weeks ago.
+        stop_early = {"early_overdue": 22, "maintenance_overdue": 45}.get(scenario, 0)
+        day = 14
+        while day <= days - stop_early:
+            when = start + timedelta(days=day)
+            cpk = day <= 28
+            self._panel(patient, nurse, when, rng, cpk=cpk)
+            day += 14 if day < 90 else 30
+
+        def change(to, on, reason, **kw):
+            return services.dose_change_record(course=course, to=to, effective_date=on, reason=reason,
+                                               ordered_by=prescriber, recorded_by=prescriber, **kw)
+
+        alt_rule = [{"analyte": "alt", "max_x_uln": 3.0, "or_baseline": True,
+                     "text": "ALT ≤ 3× ULN or back to baseline (reference §4.1 H1)"}]
+        if scenario == "alt_withheld":
+            when = today - timedelta(days=4)
+            lab = self._single(patient, nurse, when, "alt", "250", ast="180")
+            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=450), _day(lab), Reason.TOXICITY,
+                   toxicity="ALT increased", toxicity_grade=3, triggering_lab=lab, recovery_condition=alt_rule)
+        elif scenario in ("reduced_450", "reduced_300"):
+            when = start + timedelta(days=35, hours=2)
+            lab = self._single(patient, nurse, when, "alt", "236", ast="150")
+            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=450), _day(lab), Reason.TOXICITY,
+                   toxicity="ALT increased", toxicity_grade=3, triggering_lab=lab, recovery_condition=alt_rule)
+            rec = self._single(patient, nurse, when + timedelta(days=9), "alt", "92")
+            change(Dose(DoseState.ON_DRUG, 450), _day(rec), Reason.RECOVERY, triggering_lab=rec)
+            if scenario == "reduced_300":
+                when = start + timedelta(days=160, hours=2)
+                lab = self._single(patient, nurse, when, "cpk", "1900")
+                change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=300), _day(lab), Reason.TOXICITY,
+                       toxicity="CPK increased", toxicity_grade=4, triggering_lab=lab,
+                       recovery_condition=[{"analyte": "cpk", "max_x_uln": 2.5, "or_baseline": True,
+                                            "text": "CPK ≤ 2.5× ULN or back to baseline (reference §4.5 C2)"}])
+                rec = self._single(patient, nurse, when + timedelta(days=12), "cpk", "300")
+                change(Dose(DoseState.ON_DRUG, 300), _day(rec), Reason.RECOVERY, triggering_lab=rec)
+        elif scenario == "cpk_withheld":
+            when = today - timedelta(days=2)
+            lab = self._single(patient, nurse, when, "cpk", "1020")
+            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), _day(lab), Reason.TOXICITY,
+                   toxicity="CPK increased", toxicity_grade=3, triggering_lab=lab,
+                   recovery_condition=[{"analyte": "cpk", "max_x_uln": 2.5, "or_baseline": True,
+                                        "text": "CPK ≤ 2.5× ULN or back to baseline (reference §4.5 C1)"}])
+        elif scenario == "bradycardia":
+            med_start = start - timedelta(days=100)
+            course.medications.create(name="Bisoprolol 5 mg", category="beta_blocker", start_date=med_start)
+            self._single(patient, nurse, timezone.make_aware(datetime.combine(today - timedelta(days=6), time(10))), "heart_rate", "52")
+            services.clinical_event_record(patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.BRADYCARDIA,
+                                           onset_date=today - timedelta(days=6), grade=1,
+                                           bradycardia=ClinicalEvent.Bradycardia.ASYMPTOMATIC,
+                                           notes="Asymptomatic; no dose change needed (reference §4.4 B0).")
+        elif scenario == "discontinued_ild":
+            onset = start + timedelta(days=40)
+            event = services.clinical_event_record(patient=patient, recorded_by=prescriber, kind=ClinicalEvent.Kind.ILD,
+                                                   onset_date=onset, grade=2,
+                                                   ild_causality=ClinicalEvent.Causality.TREATMENT_RELATED)
+            change(Dose(DoseState.DISCONTINUED), onset, Reason.TOXICITY, toxicity="Pneumonitis", toxicity_grade=2,
+                   triggering_event=event)
+        elif scenario == "rash_resolved":
+            onset = start + timedelta(days=12)
+            event = services.clinical_event_record(patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.RASH,
+                                                   onset_date=onset, resolved_date=onset + timedelta(days=25), grade=3,
+                                                   rash_bsa_percent=45, notes="Maculo-papular; treated with prednisolone.")
+            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), onset, Reason.TOXICITY,
+                   toxicity="Rash maculo-papular", toxicity_grade=3, triggering_event=event)
+        return patient
+
+    def _panel(self, patient, nurse, when, rng, *, baseline=False, full=False, cpk=False):
+        if isinstance(when, date) and not isinstance(when, datetime):
+            when = timezone.make_aware(datetime.combine(when, time(9, rng.randint(0, 50))))
+        entries = [
+            services.LabEntry("alt", str(rng.randint(14, 38))),
+            services.LabEntry("ast", str(rng.randint(14, 36))),
+            services.LabEntry("total_bilirubin", f"{rng.uniform(0.3, 1.0):.1f}"),
+        ]
+        if full or cpk:
+            entries.append(services.LabEntry("cpk", str(rng.randint(60, 165))))
+        if full:
+            entries += [
+                services.LabEntry("creatinine", f"{rng.uniform(0.6, 1.05):.2f}"),
+                services.LabEntry("hemoglobin", f"{rng.uniform(11.5, 14.5):.1f}"),
+                services.LabEntry("heart_rate", str(rng.randint(62, 88))),
+                services.LabEntry("systolic_bp", str(rng.randint(110, 140))),
+                services.LabEntry("diastolic_bp", str(rng.randint(65, 88))),
+            ]
+        return services.lab_panel_record(patient=patient, collected_at=when, entries=entries, entered_by=nurse,
+                                         is_baseline=baseline, now=when)
+
+    def _single(self, patient, nurse, when, analyte, value, **others):
+        if isinstance(when, date) and not isinstance(when, datetime):
+            when = timezone.make_aware(datetime.combine(when, time(11)))
+        entries = [services.LabEntry(analyte, value)] + [services.LabEntry(k, v) for k, v in others.items()]
+        rows = services.lab_panel_record(patient=patient, collected_at=when, entries=entries, entered_by=nurse, now=when)
+        return rows[0]

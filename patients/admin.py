@@ -1,0 +1,69 @@
+from django.contrib import admin
+from simple_history.admin import SimpleHistoryAdmin
+
+from accounts.admin import ClinicScopedAdmin
+from patients.models import (
+    ClinicalEvent,
+    ConcomitantMedication,
+    DoseChangeEvent,
+    LabResult,
+    Patient,
+    ReferenceRange,
+    TreatmentCourse,
+)
+
+
+class ScopedHistoryAdmin(ClinicScopedAdmin, SimpleHistoryAdmin):
+    def has_delete_permission(self, request, obj=None):
+        # Records are archived or corrected, never deleted (45 CFR 164.312(c)(1)).
+        return False
+
+
+@admin.register(Patient)
+class PatientAdmin(ScopedHistoryAdmin):
+    list_display = ["mrn", "last_name", "first_name", "clinic", "archived_at"]
+    search_fields = ["mrn", "last_name", "first_name"]
+    list_filter = ["clinic"]
+
+
+@admin.register(TreatmentCourse)
+class CourseAdmin(ScopedHistoryAdmin):
+    list_display = ["patient", "drug", "start_date", "dose_state", "dose_mg_bid", "end_date"]
+    # The dose state moves only through dose change events.
+    readonly_fields = ["dose_state", "dose_mg_bid", "resume_dose_mg_bid", "recovery_condition"]
+
+
+@admin.register(DoseChangeEvent)
+class DoseChangeEventAdmin(ScopedHistoryAdmin):
+    list_display = ["course", "from_state", "from_dose_mg_bid", "to_state", "to_dose_mg_bid", "effective_date", "reason"]
+
+    def has_add_permission(self, request):  # only through the state machine
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(LabResult)
+class LabResultAdmin(ScopedHistoryAdmin):
+    list_display = ["patient", "analyte", "value", "unit", "grade", "x_uln", "collected_at"]
+    list_filter = ["analyte"]
+    readonly_fields = ["grade", "grade_basis", "grading_version", "x_uln"]
+
+
+@admin.register(ClinicalEvent)
+class ClinicalEventAdmin(ScopedHistoryAdmin):
+    list_display = ["patient", "kind", "grade", "onset_date", "resolved_date"]
+
+
+@admin.register(ConcomitantMedication)
+class MedicationAdmin(ScopedHistoryAdmin):
+    list_display = ["course", "name", "category", "start_date", "end_date"]
+
+    def get_queryset(self, request):
+        return ConcomitantMedication.objects.filter(course__patient__clinic__in=request.user.clinic_ids())
+
+
+@admin.register(ReferenceRange)
+class ReferenceRangeAdmin(ScopedHistoryAdmin):
+    list_display = ["clinic", "analyte", "uln", "lln"]

@@ -1,0 +1,414 @@
+"""One trustworthy record per patient: demographics, courses, dose history, labs, events.
+
+Nothing here is hard-deleted through the UI; every change is kept by django-simple-history
+(who, when, before/after) and shown to clinic admins on the patient page.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from simple_history.models import HistoricalRecords
+
+from accounts.access import ClinicScopedQuerySet
+from accounts.models import Clinic
+from protocols.analytes import ANALYTES
+from protocols.dosing import Dose, DoseState, Reason
+
+ANALYTE_CHOICES = [(a.code, a.label) for a in ANALYTES.values()]
+
+
+class PatientQuerySet(ClinicScopedQuerySet["Patient"]):
+    def active(self) -> PatientQuerySet:
+        return self.filter(archived_at__isnull=True)
+
+    def search(self, term: str) -> PatientQuerySet:
+        term = term.strip()
+        if not term:
+            return self
+        q = Q(mrn__icontains=term)
+        for word in term.split():
+            q |= Q(first_name__icontains=word) | Q(last_name__icontains=word)
+        return self.filter(q)
+
+
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "F", "Female"
+        MALE = "M", "Male"
+        OTHER = "X", "Other"
+        UNKNOWN = "U", "Unknown"
+
+    class AlkMethod(models.TextChoices):
+        FISH = "FISH", "FISH"
+        IHC = "IHC", "IHC"
+        NGS = "NGS", "NGS"
+
+    class AlkResult(models.TextChoices):
+        POSITIVE = "positive", "Positive"
+        NEGATIVE = "negative", "Negative"
+        EQUIVOCAL = "equivocal", "Equivocal"
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="patients")
+    mrn = models.CharField("MRN", max_length=32, help_text="Medical record number, unique in the clinic.")
+    first_name = models.CharField(max_length=80)
+    last_name = models.CharField(max_length=80)
+    date_of_birth = models.DateField()
+    sex = models.CharField(max_length=1, choices=Sex.choices)
+    alk_test_method = models.CharField("ALK test method", max_length=4, choices=AlkMethod.choices, blank=True)
+    alk_test_date = models.DateField("ALK test date", null=True, blank=True)
+    alk_test_result = models.CharField("ALK test result", max_length=10, choices=AlkResult.choices, blank=True)
+    diagnosis_date = models.DateField(null=True, blank=True)
+    cns_metastases_at_baseline = models.BooleanField("CNS metastases at baseline", default=False)
+    notes = models.TextField(blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = PatientQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["last_name", "first_name", "mrn"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_per_clinic")]
+
+    def __str__(self) -> str:
+        return f"{self.last_name}, {self.first_name} ({self.mrn})"
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+
+class CourseQuerySet(ClinicScopedQuerySet["TreatmentCourse"]):
+    clinic_lookup = "patient__clinic"
+
+    def on_treatment(self) -> CourseQuerySet:
+        """Courses whose patient still needs monitoring: started, not ended, not
+        discontinued, patient not archived."""
+        return self.filter(
+            end_date__isnull=True,
+            patient__archived_at__isnull=True,
+        ).exclude(dose_state__in=[DoseState.DISCONTINUED, DoseState.NOT_STARTED])
+
+
+class TreatmentCourse(models.Model):
+    """One course of one drug. The dose state columns are kept consistent with the
+    DoseChangeEvent rows in the same transaction (patients.services.dose_change_record)."""
+
+    class Drug(models.TextChoices):
+        ALECTINIB = "alectinib", "Alectinib"
+
+    class Regime(models.TextChoices):
+        # Reference §2 / A13: the 600/450/300 ladder applies to US/EU and JP adjuvant only.
+        US = "us", "US label (600 mg BID)"
+        EU = "eu", "EU label (600 mg BID)"
+        JP_ADJUVANT = "jp_adjuvant", "Japan, adjuvant (600 mg BID)"
+        JP_ADVANCED = "jp_advanced", "Japan, advanced NSCLC (300 mg BID) — ask the clinician"
+
+    class EndReason(models.TextChoices):
+        PROGRESSION = "progression", "Progression"
+        TOXICITY = "toxicity", "Toxicity"
+        DEATH = "death", "Death"
+        OTHER = "other", "Other"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="courses")
+    drug = models.CharField(max_length=40, choices=Drug.choices, default=Drug.ALECTINIB)
+    regime = models.CharField(max_length=20, choices=Regime.choices, default=Regime.US)
+    start_date = models.DateField(help_text="Date of the first dose (day 0 of the monitoring schedule).")
+    end_date = models.DateField(null=True, blank=True)
+    end_reason = models.CharField(max_length=20, choices=EndReason.choices, blank=True)
+    # Current dose state, derived from the events and kept in step with them.
+    dose_state = models.CharField(max_length=20, choices=[(s.value, s.value) for s in DoseState], default=DoseState.NOT_STARTED)
+    dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
+    resume_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
+    recovery_condition = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = CourseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-start_date"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end_date__isnull=True) | Q(end_date__gte=models.F("start_date")),
+                name="course_end_after_start",
+            ),
+            models.UniqueConstraint(
+                fields=["patient", "drug"], condition=Q(end_date__isnull=True), name="one_open_course_per_drug"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_drug_display()} from {self.start_date}"
+
+    @property
+    def dose(self) -> Dose:
+        return Dose(DoseState(self.dose_state), self.dose_mg_bid, self.resume_dose_mg_bid)
+
+    @property
+    def dose_label(self) -> str:
+        return self.dose.label()
+
+    @property
+    def is_active(self) -> bool:
+        return self.end_date is None and self.dose_state not in (DoseState.DISCONTINUED, DoseState.NOT_STARTED)
+
+
+class ConcomitantMedication(models.Model):
+    """Medicines that can slow the heart; the bradycardia rules (§4.4) ask about them."""
+
+    class Category(models.TextChoices):
+        BETA_BLOCKER = "beta_blocker", "Beta-blocker"
+        CCB = "ccb", "Calcium-channel blocker (non-dihydropyridine)"
+        DIGOXIN = "digoxin", "Digoxin"
+        CLONIDINE = "clonidine", "Clonidine"
+        ANTIARRHYTHMIC = "antiarrhythmic", "Antiarrhythmic"
+        OTHER = "other", "Other heart-rate-lowering drug"
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.CASCADE, related_name="medications")
+    name = models.CharField(max_length=120)
+    category = models.CharField(max_length=20, choices=Category.choices)
+    start_date = models.DateField()
+    end_date = models.DateField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["start_date"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def active_on(self, day: date) -> bool:
+        return self.start_date <= day and (self.end_date is None or self.end_date >= day)
+
+
+class ReferenceRange(models.Model):
+    """A clinic's default limits, used when a lab reports no ULN/LLN of its own."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="reference_ranges")
+    analyte = models.CharField(max_length=30, choices=ANALYTE_CHOICES)
+    uln = models.DecimalField("ULN", max_digits=12, decimal_places=4, null=True, blank=True)
+    lln = models.DecimalField("LLN", max_digits=12, decimal_places=4, null=True, blank=True)
+
+    history = HistoricalRecords()
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clinic", "analyte"], name="one_range_per_analyte")]
+
+    def __str__(self) -> str:
+        return f"{self.clinic}: {self.get_analyte_display()}"
+
+
+class LabQuerySet(ClinicScopedQuerySet["LabResult"]):
+    clinic_lookup = "patient__clinic"
+
+
+class LabResult(models.Model):
+    """One value, in the canonical unit of its analyte, with the limits it was graded on."""
+
+    class Source(models.TextChoices):
+        MANUAL = "manual", "Manual entry"
+        IMPORT = "import", "Import"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="labs")
+    analyte = models.CharField(max_length=30, choices=ANALYTE_CHOICES)
+    value = models.DecimalField(max_digits=14, decimal_places=4)
+    unit = models.CharField(max_length=20)
+    reported_value = models.DecimalField(max_digits=14, decimal_places=4)
+    reported_unit = models.CharField(max_length=20)
+    uln = models.DecimalField("ULN", max_digits=14, decimal_places=4, null=True, blank=True)
+    lln = models.DecimalField("LLN", max_digits=14, decimal_places=4, null=True, blank=True)
+    collected_at = models.DateTimeField()
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    is_baseline = models.BooleanField(default=False)
+    grade = models.PositiveSmallIntegerField(null=True, blank=True)
+    grade_basis = models.CharField(max_length=80, blank=True)
+    grading_version = models.CharField(max_length=20, blank=True)
+    x_uln = models.DecimalField("× ULN", max_digits=12, decimal_places=3, null=True, blank=True)
+    entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    entered_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = LabQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-collected_at", "analyte"]
+        constraints = [
+            models.UniqueConstraint(fields=["patient", "analyte", "collected_at"], name="lab_unique_per_time"),
+        ]
+        indexes = [models.Index(fields=["patient", "analyte", "-collected_at"], name="lab_latest_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_analyte_display()} {self.value} {self.unit}"
+
+    @property
+    def analyte_def(self):
+        return ANALYTES[self.analyte]
+
+
+class EventQuerySet(ClinicScopedQuerySet["ClinicalEvent"]):
+    clinic_lookup = "patient__clinic"
+
+
+class ClinicalEvent(models.Model):
+    class Kind(models.TextChoices):
+        ILD = "ild", "ILD / pneumonitis"
+        BRADYCARDIA = "bradycardia", "Bradycardia"
+        MYALGIA = "myalgia", "Myalgia"
+        RASH = "rash", "Rash"
+        HEMOLYSIS = "hemolysis", "Hemolytic anemia"
+        CNS_PROGRESSION = "cns_progression", "CNS progression"
+        GI_PERFORATION = "gi_perforation", "GI perforation"
+        OTHER = "other", "Other"
+
+    class Bradycardia(models.TextChoices):
+        ASYMPTOMATIC = "asymptomatic", "Asymptomatic"
+        SYMPTOMATIC = "symptomatic", "Symptomatic, not life-threatening"
+        LIFE_THREATENING = "life_threatening", "Life-threatening"
+
+    class Scar(models.TextChoices):
+        NONE = "", "None"
+        SJS = "sjs", "Stevens-Johnson syndrome (SJS)"
+        TEN = "ten", "Toxic epidermal necrolysis (TEN)"
+        DRESS = "dress", "DRESS"
+        AGEP = "agep", "AGEP"
+
+    class Causality(models.TextChoices):
+        UNDER_INVESTIGATION = "investigating", "Under investigation"
+        TREATMENT_RELATED = "treatment_related", "Treatment-related, no other cause"
+        OTHER_CAUSE = "other_cause", "Other cause identified"
+
+    class Hemolysis(models.TextChoices):
+        SUSPECTED = "suspected", "Suspected (work-up under way)"
+        CONFIRMED = "confirmed", "Confirmed"
+        NOT_CONFIRMED = "not_confirmed", "Not confirmed"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    onset_date = models.DateField()
+    resolved_date = models.DateField(null=True, blank=True)
+    grade = models.PositiveSmallIntegerField(
+        null=True, blank=True, choices=[(g, f"Grade {g}") for g in range(1, 6)], help_text="CTCAE v5.0 grade"
+    )
+    grading_version = models.CharField(max_length=20, default="CTCAE v5.0")
+    bradycardia = models.CharField(max_length=20, choices=Bradycardia.choices, blank=True)
+    contributing_medication = models.BooleanField(
+        default=False, help_text="A heart-rate-lowering medicine was identified as contributing."
+    )
+    contributing_medication_adjusted = models.BooleanField(
+        default=False, help_text="That medicine was stopped or its dose adjusted."
+    )
+    rash_bsa_percent = models.PositiveSmallIntegerField("Rash BSA %", null=True, blank=True)
+    scar = models.CharField("Severe cutaneous adverse reaction", max_length=10, choices=Scar.choices, blank=True)
+    blistering_or_mucosal = models.BooleanField("Blistering or mucosal involvement", default=False)
+    ild_causality = models.CharField("ILD causality", max_length=20, choices=Causality.choices, blank=True)
+    hemolysis_status = models.CharField(max_length=20, choices=Hemolysis.choices, blank=True)
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = EventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-onset_date", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on {self.onset_date}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+        from django.utils import timezone
+
+        errors: dict[str, str] = {}
+        today = timezone.localdate()
+        if self.onset_date and self.onset_date > today:
+            errors["onset_date"] = "The onset date is in the future."
+        if self.resolved_date and self.onset_date and self.resolved_date < self.onset_date:
+            errors["resolved_date"] = "The event cannot resolve before its onset."
+        if self.resolved_date and self.resolved_date > today:
+            errors["resolved_date"] = "The resolution date is in the future."
+        if self.kind == self.Kind.BRADYCARDIA:
+            # Sinus bradycardia is graded from symptoms, never from the rate (reference §8.5).
+            if not self.bradycardia:
+                errors["bradycardia"] = "Say whether the bradycardia is asymptomatic, symptomatic or life-threatening."
+            expected = {"asymptomatic": {1}, "symptomatic": {2, 3}, "life_threatening": {4}}.get(self.bradycardia)
+            if expected and self.grade is not None and self.grade not in expected:
+                errors["grade"] = f"{self.get_bradycardia_display()} bradycardia is CTCAE grade {'/'.join(map(str, sorted(expected)))} (reference §8.5)."
+            if self.contributing_medication_adjusted and not self.contributing_medication:
+                errors["contributing_medication_adjusted"] = "Only a contributing medicine can be stopped or adjusted."
+        elif self.bradycardia or self.contributing_medication or self.contributing_medication_adjusted:
+            errors["bradycardia"] = "Bradycardia details belong to a bradycardia event."
+        if self.kind == self.Kind.RASH:
+            if self.rash_bsa_percent is not None and self.rash_bsa_percent > 100:
+                errors["rash_bsa_percent"] = "BSA is a percentage from 0 to 100."
+            if self.grade == 4 and not self.scar:
+                errors["grade"] = "Rash maculo-papular has no Grade 4 in CTCAE v5.0 (reference §8.6); record SJS/TEN/DRESS if present."
+        elif self.rash_bsa_percent is not None or self.scar or self.blistering_or_mucosal:
+            errors["rash_bsa_percent"] = "Rash details belong to a rash event."
+        if self.kind == self.Kind.ILD and not self.ild_causality:
+            errors["ild_causality"] = "Record the causality: under investigation, treatment-related, or other cause (reference §4.2)."
+        if self.kind != self.Kind.ILD and self.ild_causality:
+            errors["ild_causality"] = "Causality is recorded for ILD / pneumonitis events."
+        if self.kind == self.Kind.HEMOLYSIS and not self.hemolysis_status:
+            errors["hemolysis_status"] = "Record whether hemolysis is suspected, confirmed or not confirmed (reference §4.6)."
+        if self.kind != self.Kind.HEMOLYSIS and self.hemolysis_status:
+            errors["hemolysis_status"] = "The hemolysis status belongs to a hemolytic anemia event."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_scar(self) -> bool:
+        return self.scar in (self.Scar.SJS, self.Scar.TEN, self.Scar.DRESS)
+
+
+class DoseEventQuerySet(ClinicScopedQuerySet["DoseChangeEvent"]):
+    clinic_lookup = "course__patient__clinic"
+
+
+class DoseChangeEvent(models.Model):
+    """One transition of the dose state machine (protocols.dosing). The reduction
+    history is these rows; the course's dose columns mirror the latest one."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="dose_events")
+    from_state = models.CharField(max_length=20)
+    from_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
+    to_state = models.CharField(max_length=20)
+    to_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
+    resume_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
+    recovery_condition = models.JSONField(default=list, blank=True)
+    effective_date = models.DateField()
+    reason = models.CharField(max_length=20, choices=[(r.value, r.value.replace("_", " ")) for r in Reason])
+    toxicity = models.CharField(max_length=80, blank=True, help_text="The toxicity, e.g. ALT increased")
+    toxicity_grade = models.PositiveSmallIntegerField(null=True, blank=True)
+    triggering_lab = models.ForeignKey(LabResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    triggering_event = models.ForeignKey(
+        ClinicalEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    note = models.TextField(blank=True)
+    ordered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+    objects = DoseEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["effective_date", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.from_label} → {self.to_label} on {self.effective_date}"
+
+    @property
+    def from_label(self) -> str:
+        return Dose(DoseState(self.from_state), self.from_dose_mg_bid).label()
+
+    @property
+    def to_label(self) -> str:
+        return Dose(DoseState(self.to_state), self.to_dose_mg_bid, self.resume_dose_mg_bid).label()

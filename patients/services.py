@@ -1,0 +1,322 @@
+"""Workflows that change a patient's record. Keyword-only, one transaction each.
+
+Every change of clinical data ends with `clinical_data_changed` sent after commit, so that
+other apps (monitoring: next due dates) follow without patients importing them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+
+from django.db import transaction
+from django.dispatch import Signal
+from django.utils import timezone
+
+from accounts.models import User
+from patients.models import (
+    ClinicalEvent,
+    DoseChangeEvent,
+    LabResult,
+    Patient,
+    ReferenceRange,
+    TreatmentCourse,
+)
+from protocols import ctcae
+from protocols.analytes import ANALYTES, get_analyte
+from protocols.dosing import Dose, DoseState, Reason, check_transition
+from protocols.errors import InputError
+
+# Sent after commit with patient_id=...; monitoring recomputes due dates on it.
+clinical_data_changed = Signal()
+
+# A collection time a few minutes ahead is clock skew between devices, not an error.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+
+def _changed(patient_id: int) -> None:
+    transaction.on_commit(lambda: clinical_data_changed.send(sender=Patient, patient_id=patient_id))
+
+
+# --- Courses and dose changes ----------------------------------------------------------
+
+
+def course_start(
+    *,
+    patient: Patient,
+    start_date: date,
+    ordered_by: User,
+    recorded_by: User,
+    dose_mg_bid: int = 600,
+    regime: str = TreatmentCourse.Regime.US,
+    drug: str = TreatmentCourse.Drug.ALECTINIB,
+    note: str = "",
+) -> TreatmentCourse:
+    with transaction.atomic():
+        if TreatmentCourse.objects.filter(patient=patient, drug=drug, end_date__isnull=True).exists():
+            raise InputError("This patient already has an open course of this drug; end it first.")
+        course = TreatmentCourse.objects.create(patient=patient, drug=drug, regime=regime, start_date=start_date)
+        dose_change_record(
+            course=course,
+            to=Dose(DoseState.ON_DRUG, dose_mg_bid),
+            effective_date=start_date,
+            reason=Reason.START,
+            ordered_by=ordered_by,
+            recorded_by=recorded_by,
+            note=note,
+        )
+    course.refresh_from_db()
+    return course
+
+
+def _pre_hold_dose(course: TreatmentCourse) -> int | None:
+    last = course.dose_events.filter(to_state=DoseState.WITHHELD).order_by("-effective_date", "-pk").first()
+    return last.from_dose_mg_bid if last else None
+
+
+def dose_change_record(
+    *,
+    course: TreatmentCourse,
+    to: Dose,
+    effective_date: date,
+    reason: Reason,
+    ordered_by: User,
+    recorded_by: User,
+    note: str = "",
+    toxicity: str = "",
+    toxicity_grade: int | None = None,
+    triggering_lab: LabResult | None = None,
+    triggering_event: ClinicalEvent | None = None,
+    recovery_condition: list | None = None,
+) -> DoseChangeEvent:
+    """Apply one transition: refuse it with a clear message, or write the event and the
+    course's new state together."""
+    with transaction.atomic():
+        # Lock the course so two prescribers cannot both move it from the same state.
+        locked = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+        check_transition(locked.dose, to, reason=Reason(reason), note=note, pre_hold_dose=_pre_hold_dose(locked))
+        last = locked.dose_events.order_by("-effective_date", "-pk").first()
+        if last and effective_date < last.effective_date:
+            raise InputError(f"The effective date cannot be before the last dose change ({last.effective_date}).")
+        if effective_date < locked.start_date:
+            raise InputError(f"The effective date cannot be before the course start ({locked.start_date}).")
+        event = DoseChangeEvent.objects.create(
+            course=locked,
+            from_state=locked.dose_state,
+            from_dose_mg_bid=locked.dose_mg_bid,
+            to_state=to.state,
+            to_dose_mg_bid=to.dose_mg_bid if to.state is DoseState.ON_DRUG else None,
+            resume_dose_mg_bid=to.resume_dose_mg_bid if to.state is DoseState.WITHHELD else None,
+            recovery_condition=recovery_condition or [],
+            effective_date=effective_date,
+            reason=reason,
+            toxicity=toxicity,
+            toxicity_grade=toxicity_grade,
+            triggering_lab=triggering_lab,
+            triggering_event=triggering_event,
+            note=note,
+            ordered_by=ordered_by,
+            recorded_by=recorded_by,
+        )
+        locked.dose_state = to.state
+        locked.dose_mg_bid = event.to_dose_mg_bid if to.state is not DoseState.DESENSITIZATION else to.dose_mg_bid
+        locked.resume_dose_mg_bid = event.resume_dose_mg_bid
+        locked.recovery_condition = event.recovery_condition if to.state is DoseState.WITHHELD else []
+        fields = ["dose_state", "dose_mg_bid", "resume_dose_mg_bid", "recovery_condition"]
+        if to.state is DoseState.DISCONTINUED:
+            locked.end_date = effective_date
+            locked.end_reason = (
+                TreatmentCourse.EndReason.TOXICITY if reason == Reason.TOXICITY else TreatmentCourse.EndReason.OTHER
+            )
+            fields += ["end_date", "end_reason"]
+        locked.save(update_fields=fields)
+        _changed(locked.patient_id)
+    course.refresh_from_db()
+    return event
+
+
+# --- Lab results -------------------------------------------------------------------------
+
+
+@dataclass
+class LabEntry:
+    analyte: str
+    value: str | Decimal
+    unit: str = ""
+    uln: str | Decimal | None = None
+    lln: str | Decimal | None = None
+
+
+class PanelError(InputError):
+    """Every problem of a lab panel, by field name ('<analyte>_value', 'collected_at', …)."""
+
+    def __init__(self, errors: dict[str, str]):
+        self.errors = errors
+        super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
+
+
+def _decimal(raw: str | Decimal | None, what: str) -> Decimal | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    try:
+        value = Decimal(str(raw).strip().replace(",", "."))
+    except InvalidOperation:
+        raise InputError(f"{what} must be a number, not {raw!r}.") from None
+    if not value.is_finite():
+        raise InputError(f"{what} must be a finite number.")
+    return value
+
+
+def baseline_values(patient: Patient) -> dict[str, Decimal]:
+    """The patient's own pre-treatment value per analyte (the latest one marked baseline)."""
+    values: dict[str, Decimal] = {}
+    for lab in LabResult.objects.filter(patient=patient, is_baseline=True).order_by("collected_at"):
+        values[lab.analyte] = lab.value
+    return values
+
+
+def lab_panel_record(
+    *,
+    patient: Patient,
+    collected_at: datetime,
+    entries: list[LabEntry],
+    entered_by: User,
+    is_baseline: bool = False,
+    source: str = LabResult.Source.MANUAL,
+    now: datetime | None = None,
+) -> list[LabResult]:
+    """Validate every entry, then save them all or none (reliability.md I1–I4)."""
+    now = now or timezone.now()
+    errors: dict[str, str] = {}
+    if collected_at > now + FUTURE_TOLERANCE:
+        errors["collected_at"] = "The collection time is in the future."
+    if not entries:
+        errors["__all__"] = "Enter at least one value."
+    defaults = {r.analyte: r for r in ReferenceRange.objects.filter(clinic_id=patient.clinic_id)}
+    baselines = {} if is_baseline else baseline_values(patient)
+    rows: list[LabResult] = []
+    for entry in entries:
+        try:
+            analyte = get_analyte(entry.analyte)
+        except InputError as exc:
+            errors[f"{entry.analyte}_value"] = str(exc)
+            continue
+        try:
+            reported = _decimal(entry.value, f"{analyte.label}")
+            if reported is None:
+                continue
+            factor = analyte.factor(entry.unit)
+        except InputError as exc:
+            errors[f"{analyte.code}_value" if "unit" not in str(exc) else f"{analyte.code}_unit"] = str(exc)
+            continue
+        value = reported * factor
+        try:
+            if reported < 0:
+                raise InputError(f"{analyte.label} cannot be negative.")
+            analyte.check_plausible(value)
+        except InputError as exc:
+            errors[f"{analyte.code}_value"] = str(exc)
+            continue
+        limits: dict[str, Decimal | None] = {"uln": None, "lln": None}
+        for name, wanted in (("uln", analyte.has_uln), ("lln", analyte.has_lln)):
+            if not wanted:
+                continue
+            try:
+                given = _decimal(getattr(entry, name), name.upper())
+            except InputError as exc:
+                errors[f"{analyte.code}_limit"] = str(exc)
+                continue
+            if given is not None:
+                if given <= 0:
+                    errors[f"{analyte.code}_limit"] = f"{name.upper()} must be greater than zero."
+                    continue
+                limits[name] = given * factor
+            else:
+                default = getattr(defaults.get(analyte.code), name, None)
+                if default is None:
+                    errors[f"{analyte.code}_limit"] = (
+                        f"{analyte.label} needs the {name.upper()} reported by the lab: "
+                        "this clinic has no default range for it."
+                    )
+                    continue
+                limits[name] = default
+        if f"{analyte.code}_limit" in errors:
+            continue
+        grading = ctcae.grade(analyte.code, value, uln=limits["uln"], lln=limits["lln"], baseline=baselines.get(analyte.code))
+        rows.append(
+            LabResult(
+                patient=patient,
+                analyte=analyte.code,
+                value=value.quantize(Decimal("0.0001")),
+                unit=analyte.unit,
+                reported_value=reported,
+                reported_unit=entry.unit or analyte.unit,
+                uln=limits["uln"],
+                lln=limits["lln"],
+                collected_at=collected_at,
+                source=source,
+                is_baseline=is_baseline,
+                grade=grading.grade,
+                grade_basis=grading.basis,
+                grading_version=grading.version,
+                x_uln=grading.x_uln.quantize(Decimal("0.001")) if grading.x_uln is not None else None,
+                entered_by=entered_by,
+            )
+        )
+    duplicates = set(
+        LabResult.objects.filter(
+            patient=patient, collected_at=collected_at, analyte__in=[r.analyte for r in rows]
+        ).values_list("analyte", flat=True)
+    )
+    for code in duplicates:
+        errors[f"{code}_value"] = (
+            f"A {ANALYTES[code].label} result collected at this time is already recorded for this patient."
+        )
+    if not rows and not errors:
+        errors["__all__"] = "Enter at least one value."
+    if errors:
+        raise PanelError(errors)
+    with transaction.atomic():
+        for row in rows:
+            row.save()
+        if is_baseline:
+            _regrade_after_baseline(patient, {r.analyte for r in rows})
+        _changed(patient.pk)
+    return rows
+
+
+def _regrade_after_baseline(patient: Patient, analytes: set[str]) -> None:
+    """A new baseline changes the grade of on-treatment results graded against it (§8.1)."""
+    baselines = baseline_values(patient)
+    for lab in LabResult.objects.filter(patient=patient, analyte__in=analytes, is_baseline=False):
+        grading = ctcae.grade(lab.analyte, lab.value, uln=lab.uln, lln=lab.lln, baseline=baselines.get(lab.analyte))
+        if grading.grade != lab.grade or grading.basis != lab.grade_basis:
+            lab.grade, lab.grade_basis = grading.grade, grading.basis
+            lab.save(update_fields=["grade", "grade_basis"])
+
+
+# --- Clinical events ---------------------------------------------------------------------
+
+
+def clinical_event_record(*, patient: Patient, recorded_by: User, **fields) -> ClinicalEvent:
+    event = ClinicalEvent(patient=patient, recorded_by=recorded_by, **fields)
+    event.full_clean()
+    with transaction.atomic():
+        event.save()
+        _changed(patient.pk)
+    return event
+
+
+def patient_archive(*, patient: Patient, now: datetime | None = None) -> Patient:
+    patient.archived_at = now or timezone.now()
+    patient.save(update_fields=["archived_at"])
+    _changed(patient.pk)
+    return patient
+
+
+def patient_unarchive(*, patient: Patient) -> Patient:
+    patient.archived_at = None
+    patient.save(update_fields=["archived_at"])
+    _changed(patient.pk)
+    return patient

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from patients import views
+
+urlpatterns = [
+    path("", views.patient_list, name="patient_list"),
+    path("new/", views.patient_create, name="patient_create"),
+    path("<int:patient_pk>/", views.patient_detail, name="patient_detail"),
+    path("<int:patient_pk>/edit/", views.patient_edit, name="patient_edit"),
+    path("<int:patient_pk>/archive/", views.patient_archive, name="patient_archive"),
+    path("<int:patient_pk>/history/", views.patient_history, name="patient_history"),
+    path("<int:patient_pk>/course/new/", views.course_start, name="course_start"),
+    path("<int:patient_pk>/dose/new/", views.dose_change, name="dose_change"),
+    path("<int:patient_pk>/labs/new/", views.lab_panel, name="lab_panel"),
+    path("<int:patient_pk>/events/new/", views.event_create, name="event_create"),
+    path("<int:patient_pk>/medications/new/", views.medication_create, name="medication_create"),
+]

@@ -1,0 +1,237 @@
+"""Patient screens. Each view: parse input, pass the access gate, call a selector or a
+service, render (style.md 3.3). Objects come only through get_for_user_or_404."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.db import IntegrityError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts.access import (
+    ADMIN_ROLES,
+    CLINICAL_WRITE_ROLES,
+    PRESCRIBER_ROLES,
+    get_for_user_or_404,
+    require_role,
+)
+from accounts.models import Clinic
+from patients import selectors, services
+from patients.forms import (
+    ClinicalEventForm,
+    CourseStartForm,
+    DoseChangeForm,
+    LabPanelForm,
+    MedicationForm,
+    PatientForm,
+    SearchForm,
+)
+from patients.models import Patient, TreatmentCourse
+from protocols.dosing import Reason
+from protocols.errors import DoseTransitionError, InputError
+
+
+def _patient(request: HttpRequest, patient_pk: int) -> Patient:
+    return get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
+
+
+def _clinics_where(user, *roles: str):
+    ids = [c for c in user.clinic_ids() if user.has_role(c, *roles)]
+    return Clinic.objects.filter(pk__in=ids)
+
+
+def patient_list(request: HttpRequest) -> HttpResponse:
+    """GET lists; POST searches, so names and MRNs never travel in a URL (ASVS 14.2.1)."""
+    clinics = Clinic.objects.filter(pk__in=request.user.clinic_ids())
+    form = SearchForm(request.POST or request.GET or None, clinics=clinics)
+    clinic_id, include_archived, term = None, False, ""
+    if form.is_bound and form.is_valid():
+        clinic = form.cleaned_data["clinic"]
+        clinic_id = clinic.pk if clinic else None
+        include_archived = form.cleaned_data["include_archived"]
+        term = form.cleaned_data["q"] if request.method == "POST" else ""
+    patients = selectors.patient_list(user=request.user, clinic_id=clinic_id, include_archived=include_archived)
+    if term:
+        patients = patients.search(term)
+        page = Paginator(patients, 100).get_page(1)
+    else:
+        page = Paginator(patients, 50).get_page(request.GET.get("page"))
+    can_add = _clinics_where(request.user, *CLINICAL_WRITE_ROLES).exists()
+    return render(request, "patients/patient_list.html", {"form": form, "page": page, "term": term, "can_add": can_add})
+
+
+def patient_create(request: HttpRequest) -> HttpResponse:
+    clinics = _clinics_where(request.user, *CLINICAL_WRITE_ROLES)
+    if not clinics.exists():
+        require_role(request.user, -1, *CLINICAL_WRITE_ROLES)
+    form = PatientForm(request.POST or None, clinics=clinics)
+    if request.method == "POST" and form.is_valid():
+        try:
+            patient = form.save()
+        except IntegrityError:
+            form.add_error("mrn", "Another patient in this clinic has this MRN.")
+        else:
+            messages.success(request, f"Patient {patient.mrn} created.")
+            return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "title": "New patient"})
+
+
+def patient_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    form = PatientForm(request.POST or None, instance=patient, clinics=Clinic.objects.filter(pk=patient.clinic_id))
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Patient details saved.")
+        return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "patient": patient, "title": f"Edit {patient}"})
+
+
+def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    context = {"patient": patient, **selectors.patient_page(patient)}
+    user = request.user
+    context["can_write"] = user.has_role(patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    context["can_prescribe"] = user.has_role(patient.clinic_id, *PRESCRIBER_ROLES)
+    context["is_admin"] = user.has_role(patient.clinic_id, *ADMIN_ROLES)
+    for extra in PATIENT_PAGE_EXTRAS:
+        context.update(extra(request, patient, context))
+    return render(request, "patients/patient_detail.html", context)
+
+
+# Other apps add sections to the patient page (monitoring status, recommendations)
+# without this app importing them: each is f(request, patient, context) -> dict.
+PATIENT_PAGE_EXTRAS: list = []
+
+
+def patient_history(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *ADMIN_ROLES)
+    rows = selectors.patient_history(patient)
+    return render(request, "patients/history.html", {"patient": patient, "rows": rows})
+
+
+@require_POST
+def patient_archive(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, "prescriber", "admin")
+    if patient.archived_at:
+        services.patient_unarchive(patient=patient)
+        messages.success(request, f"Patient {patient.mrn} restored from the archive.")
+    else:
+        services.patient_archive(patient=patient)
+        messages.success(request, f"Patient {patient.mrn} archived. Monitoring for them has stopped.")
+    return redirect("patient_detail", patient_pk=patient.pk)
+
+
+def course_start(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *PRESCRIBER_ROLES)
+    form = CourseStartForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.course_start(
+                patient=patient, start_date=d["start_date"], dose_mg_bid=d["dose_mg_bid"], regime=d["regime"],
+                drug=d["drug"], note=d["note"], ordered_by=request.user, recorded_by=request.user,
+            )
+        except (InputError, DoseTransitionError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Course started.")
+            return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Start a treatment course"})
+
+
+def _open_course(patient: Patient) -> TreatmentCourse | None:
+    return patient.courses.filter(end_date__isnull=True).first()
+
+
+def dose_change(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *PRESCRIBER_ROLES)
+    course = _open_course(patient)
+    if course is None:
+        messages.error(request, "This patient has no open course.")
+        return redirect("patient_detail", patient_pk=patient.pk)
+    form = DoseChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        d = form.cleaned_data
+        try:
+            services.dose_change_record(
+                course=course, to=form.target(), effective_date=d["effective_date"], reason=Reason(d["reason"]),
+                toxicity=d["toxicity"], toxicity_grade=d["toxicity_grade"], note=d["note"],
+                ordered_by=request.user, recorded_by=request.user,
+            )
+        except (InputError, DoseTransitionError) as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, "Dose change recorded.")
+            return redirect("patient_detail", patient_pk=patient.pk)
+    return render(
+        request, "patients/form.html",
+        {"form": form, "patient": patient, "title": f"Dose change — now {course.dose_label}"},
+    )
+
+
+def lab_panel(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    form = LabPanelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            rows = services.lab_panel_record(
+                patient=patient, collected_at=form.collected(), entries=form.entries(),
+                is_baseline=form.cleaned_data["is_baseline"], entered_by=request.user,
+            )
+        except services.PanelError as exc:
+            for field, message in exc.errors.items():
+                form.add_error(None if field not in form.fields else field, message)
+        else:
+            graded = ", ".join(
+                f"{r.get_analyte_display()} {r.value.normalize():f} {r.unit}" + (f" (grade {r.grade})" if r.grade is not None else "")
+                for r in rows
+            )
+            messages.success(request, f"Saved: {graded}.")
+            return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/lab_panel.html", {"form": form, "patient": patient})
+
+
+def event_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    form = ClinicalEventForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        fields = {k: v for k, v in form.cleaned_data.items()}
+        try:
+            services.clinical_event_record(patient=patient, recorded_by=request.user, **fields)
+        except ValidationError as exc:
+            for field, errs in exc.message_dict.items():
+                form.add_error(field if field in form.fields else None, errs)
+        else:
+            messages.success(request, "Clinical event recorded.")
+            return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Record a clinical event"})
+
+
+def medication_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    course = _open_course(patient)
+    if course is None:
+        messages.error(request, "This patient has no open course.")
+        return redirect("patient_detail", patient_pk=patient.pk)
+    form = MedicationForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        med = form.save(commit=False)
+        med.course = course
+        med.save()
+        messages.success(request, f"{med.name} added to the concomitant medications.")
+        return redirect("patient_detail", patient_pk=patient.pk)
+    return render(
+        request, "patients/form.html",
+        {"form": form, "patient": patient, "title": "Add a heart-rate-lowering medicine (reference §4.4)"},
+    )

@@ -1,0 +1,9 @@
+"""One exception class per kind of failure (style.md: clinicedc)."""
+
+
+class InputError(ValueError):
+    """A value, unit or case the rules cannot accept; the message is shown to the user."""
+
+
+class DoseTransitionError(ValueError):
+    """A dose change the state machine refuses; the message is shown to the user."""
