@@ -6,10 +6,13 @@ from django.http import HttpRequest
 
 
 def clinics(request: HttpRequest) -> dict[str, Any]:
+    from django.conf import settings
+
+    base = {"session_idle_minutes": settings.SESSION_IDLE_MINUTES}
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
-        return {}
+        return base
     memberships = user._memberships()
     names = sorted({m.clinic.name for m in memberships})
     roles = sorted({m.get_role_display() for m in memberships})
-    return {"nav_clinics": names, "nav_roles": roles}
+    return {**base, "nav_clinics": names, "nav_roles": roles}

@@ -7,9 +7,8 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_POST
 
 from accounts.access import (
     ADMIN_ROLES,
@@ -114,9 +113,10 @@ def patient_history(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(request, "patients/history.html", {"patient": patient, "rows": rows})
 
 
-@require_POST
 def patient_archive(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
+    patient = _patient(request, patient_pk)  # the gate first: another clinic's patient is a 404
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
     require_role(request.user, patient.clinic_id, "prescriber", "admin")
     if patient.archived_at:
         services.patient_unarchive(patient=patient)

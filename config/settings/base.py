@@ -178,7 +178,7 @@ if HTTPS_ONLY:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
-    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
     # Behind a TLS-terminating proxy that overwrites X-Forwarded-Proto (docker-compose, nginx).
     if env_bool("BEHIND_PROXY", True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -245,6 +245,7 @@ else:
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
     }
 CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 240
@@ -256,7 +257,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # The one place the schedule is defined.
 CELERY_BEAT_SCHEDULE = {
     # Every minute: proves that beat and a worker are alive (shown on /health/).
-    "heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": 60.0},
+    "heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": env.float("HEARTBEAT_INTERVAL_SECONDS", default=60.0)},
 }
 
 # --- Logging ----------------------------------------------------------------------------

@@ -85,7 +85,7 @@ class Command(BaseCommand):
                     self._patient(clinic, users[code], mrn, i + clinic_index * 7, scenario, days, today, rng)
                 created += 1
         self.stdout.write(self.style.SUCCESS(f"Demo cohort ready ({created} patients added, {Patient.objects.count()} in all)."))
-        self.stdout.write("Demo sign-ins (password for all: %s):" % DEMO_PASSWORD)
+        self.stdout.write(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
         for username, *_ in USERS:
             u = User.objects.get(username=username)
             roles = ", ".join(f"{m.get_role_display()} at {m.clinic.code}" for m in u.memberships.select_related("clinic"))

@@ -1,0 +1,54 @@
+# The two commands: `make run` and `make test`. Everything else is a helper.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PIP    := $(VENV)/bin/pip
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: run test install install-dev migrate demo lint check-compose check-deploy clean
+
+$(VENV)/bin/activate:
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+# Reinstall only when a requirements file changed (stamp files).
+$(VENV)/.installed: requirements.txt $(VENV)/bin/activate
+	$(PIP) install --quiet -r requirements.txt
+	@touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt $(VENV)/.installed
+	$(PIP) install --quiet -r requirements-dev.txt
+	@touch $@
+
+install: $(VENV)/.installed
+install-dev: $(VENV)/.installed-dev
+
+migrate: install
+	DEBUG=$${DEBUG:-true} $(PY) manage.py migrate --noinput
+
+demo: migrate
+	DEBUG=$${DEBUG:-true} $(PY) manage.py load_demo
+
+## make run: venv, install, migrate, demo data, then web + Celery worker + beat (Ctrl-C stops all).
+run: demo
+	HOST=$(HOST) PORT=$(PORT) PY=$(PY) ./scripts/run.sh
+
+## make test: the whole pytest suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
+test: install-dev
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: install-dev
+	$(VENV)/bin/ruff check .
+
+check-compose: install-dev
+	$(VENV)/bin/check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml
+
+check-deploy: install
+	DEBUG=false SECRET_KEY=$$(python3 -c 'import secrets;print(secrets.token_urlsafe(50))') \
+	ALLOWED_HOSTS=clinic.example.org DATABASE_URL=sqlite:///:memory: \
+	$(PY) manage.py check --deploy --fail-level WARNING
+
+clean:
+	rm -rf var/celery-broker var/celerybeat-schedule* staticfiles

@@ -1,0 +1,135 @@
+"""Clinic isolation and sign-in, walked over every URL pattern of the app.
+
+The matrix is generated from the URL resolver, so a new page cannot be added without
+being tested here: an unknown URL keyword fails test_every_url_keyword_is_known.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from accounts.models import Membership, User
+from patients.tests.factories import clinic_ranges, started_patient
+
+pytestmark = pytest.mark.django_db
+
+# Reachable without signing in.
+PUBLIC = {"login", "health"}
+# Not clinic data: sign-out, and Django admin (scoped by its own tests below).
+NOT_SCOPED = {"logout"}
+
+
+def _walk(patterns, prefix=""):
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            if p.app_name == "admin" or str(p.pattern).startswith("admin/"):
+                continue
+            yield from _walk(p.url_patterns, prefix + str(p.pattern))
+        elif isinstance(p, URLPattern):
+            yield p, prefix + str(p.pattern)
+
+
+def app_patterns():
+    return [(p.name, route, sorted(p.pattern.regex.groupindex)) for p, route in _walk(get_resolver().url_patterns)]
+
+
+@pytest.fixture
+def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
+    """One object of every kind in clinic B; maps each URL keyword to one of them."""
+    clinic_ranges(clinic_b)
+    patient = started_patient(clinic_b, outsider_prescriber)
+    return {"patient_pk": patient.pk}
+
+
+# Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
+KNOWN_KWARGS = {"patient_pk"}
+
+
+def test_every_url_keyword_is_known():
+    unknown = {kw for _, _, kws in app_patterns() for kw in kws} - KNOWN_KWARGS
+    assert not unknown, f"add these URL keywords to the isolation matrix: {unknown}"
+
+
+def test_every_page_has_a_name():
+    assert all(name for name, _, _ in app_patterns())
+
+
+def test_anonymous_requests_to_every_page_redirect_to_login(client, clinic_b_objects):
+    for name, _, kws in app_patterns():
+        if name in PUBLIC:
+            continue
+        url = reverse(name, kwargs={k: clinic_b_objects[k] for k in kws})
+        for method in ("get", "post"):
+            response = getattr(client, method)(url)
+            assert response.status_code == 302, (method, url, response.status_code)
+            assert response["Location"].startswith(reverse("login")), url
+
+
+@pytest.fixture
+def all_roles_in_a(clinic_a):
+    """A member of clinic A with every role, so no 403 can hide a missing 404."""
+    user = User.objects.create_user("everything", password="x-test-password-123")
+    for role in ("nurse", "prescriber", "staff", "admin"):
+        Membership.objects.create(user=user, clinic=clinic_a, role=role)
+    return user
+
+
+def test_clinic_a_user_gets_404_for_every_clinic_b_object(client, clinic_b_objects, all_roles_in_a):
+    client.force_login(all_roles_in_a)
+    checked = 0
+    for name, _, kws in app_patterns():
+        if not kws:
+            continue
+        url = reverse(name, kwargs={k: clinic_b_objects[k] for k in kws})
+        for method in ("get", "post"):
+            response = getattr(client, method)(url, {})
+            assert response.status_code == 404, (method, url, response.status_code)
+            checked += 1
+    assert checked >= 10
+
+
+def test_clinic_b_member_reaches_the_same_pages(client, clinic_b_objects, outsider_prescriber):
+    """The positive control: the matrix's URLs are real pages for their own clinic."""
+    client.force_login(outsider_prescriber)
+    url = reverse("patient_detail", kwargs={"patient_pk": clinic_b_objects["patient_pk"]})
+    assert client.get(url).status_code == 200
+
+
+def test_pages_without_an_object_show_only_the_users_clinics(client, clinic_b_objects, all_roles_in_a):
+    client.force_login(all_roles_in_a)
+    for name, _, kws in app_patterns():
+        if kws or name in PUBLIC | NOT_SCOPED:
+            continue
+        response = client.get(reverse(name), follow=True)
+        assert response.status_code == 200, name
+        assert "Clinic B" not in response.content.decode(), name
+
+
+def test_a_user_with_no_clinic_sees_no_patients(client, clinic_b_objects):
+    loner = User.objects.create_user("loner", password="x-test-password-123")
+    client.force_login(loner)
+    body = client.get(reverse("patient_list")).content.decode()
+    assert "No patients" in body
+    assert client.get(reverse("patient_create")).status_code == 403
+
+
+def test_admin_lists_only_the_admins_clinic(client, clinic_a, clinic_b_objects, prescriber):
+    admin_user = User.objects.create_user("siteadmin", password="x-test-password-123", is_staff=True)
+    Membership.objects.create(user=admin_user, clinic=clinic_a, role="admin")
+    from django.contrib.auth.models import Permission
+
+    admin_user.user_permissions.add(*Permission.objects.filter(content_type__app_label="patients"))
+    own = started_patient(clinic_a, prescriber, mrn="OWN-1")
+    client.force_login(admin_user)
+    body = client.get(reverse("admin:patients_patient_changelist")).content.decode()
+    assert "OWN-1" in body
+    other = clinic_b_objects["patient_pk"]
+    assert client.get(reverse("admin:patients_patient_change", args=[other])).status_code in (302, 404)
+    assert client.get(reverse("admin:patients_patient_change", args=[own.pk])).status_code == 200
+
+
+def test_signed_in_pages_are_not_cached(client, nurse):
+    client.force_login(nurse)
+    response = client.get(reverse("patient_list"))
+    assert "no-store" in response["Cache-Control"]
