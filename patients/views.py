@@ -9,6 +9,7 @@ from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
+from django.utils import timezone
 
 from accounts.access import (
     ADMIN_ROLES,
@@ -180,7 +181,8 @@ def dose_change(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def lab_panel(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = _patient(request, patient_pk)
     require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
-    form = LabPanelForm(request.POST or None)
+    now_local = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
+    form = LabPanelForm(request.POST or None, initial={"collected_at": now_local})
     if request.method == "POST" and form.is_valid():
         try:
             rows = services.lab_panel_record(
