@@ -97,6 +97,8 @@ def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
     context["can_write"] = user.has_role(patient.clinic_id, *CLINICAL_WRITE_ROLES)
     context["can_prescribe"] = user.has_role(patient.clinic_id, *PRESCRIBER_ROLES)
     context["is_admin"] = user.has_role(patient.clinic_id, *ADMIN_ROLES)
+    if context["is_admin"]:
+        context["recent_changes"] = selectors.patient_history(patient, limit=8)
     for extra in PATIENT_PAGE_EXTRAS:
         context.update(extra(request, patient, context))
     return render(request, "patients/patient_detail.html", context)

@@ -166,6 +166,10 @@ def test_audit_trail_shows_who_changed_what(client, patient, nurse, clinic_admin
     body = client.get(reverse("patient_history", args=[patient.pk])).content.decode()
     assert "Zorn → Zorn-Berg" in body
     assert "Nurse" in body
+    page = client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
+    assert 'data-testid="audit"' in page and "Zorn → Zorn-Berg" in page
+    client.force_login(nurse)
+    assert 'data-testid="audit"' not in client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
 
 
 def test_archiving_hides_the_patient_from_the_list(client, patient, clinic_admin):
