@@ -165,6 +165,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+AXES_VERBOSE = False  # no start-up banner on stderr (management commands print one-line errors there)
 
 # --- HTTPS ----------------------------------------------------------------------------
 # On by default whenever DEBUG is off; HTTPS_ONLY=false only for a plain-HTTP test bench.
