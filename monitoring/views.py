@@ -38,7 +38,13 @@ def health(request: HttpRequest) -> JsonResponse:
 
 
 def home(request: HttpRequest):
-    """The nurse's start page."""
-    from django.shortcuts import redirect
+    """The nurse's start page: what needs doing today."""
+    from django.shortcuts import render
 
-    return redirect("patient_list")
+    from monitoring import selectors
+
+    context = {
+        "recommendations": list(selectors.pending_recommendations(user=request.user)),
+        "withheld": selectors.withheld_courses(user=request.user),
+    }
+    return render(request, "monitoring/worklist.html", context)

@@ -8,6 +8,7 @@ from patients.models import (
     DoseChangeEvent,
     LabResult,
     Patient,
+    Recommendation,
     ReferenceRange,
     TreatmentCourse,
 )
@@ -67,3 +68,13 @@ class MedicationAdmin(ScopedHistoryAdmin):
 @admin.register(ReferenceRange)
 class ReferenceRangeAdmin(ScopedHistoryAdmin):
     list_display = ["clinic", "analyte", "uln", "lln"]
+
+
+@admin.register(Recommendation)
+class RecommendationAdmin(ScopedHistoryAdmin):
+    list_display = ["course", "action", "status", "created_at", "decided_by", "decided_at"]
+    list_filter = ["status", "action"]
+    readonly_fields = [f.name for f in Recommendation._meta.fields]
+
+    def has_add_permission(self, request):  # only the engine creates them; only prescribers decide, in the app
+        return False

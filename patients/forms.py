@@ -226,3 +226,28 @@ class SearchForm(forms.Form):
     def __init__(self, *args, clinics, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["clinic"].queryset = clinics
+
+
+class AcceptForm(forms.Form):
+    option = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, choices=[])
+    effective_date = forms.DateField(widget=DATE)
+
+    def __init__(self, *args, recommendation, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["option"].choices = [(i, str(i)) for i in range(len(recommendation.options))]
+        self.fields["effective_date"].initial = timezone.localdate()
+
+    def clean_effective_date(self):
+        value = self.cleaned_data["effective_date"]
+        if value > timezone.localdate():
+            raise forms.ValidationError("The effective date cannot be in the future.")
+        return value
+
+
+class OverrideForm(forms.Form):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000,
+                             error_messages={"required": "Give the reason for overriding the recommendation."})
+
+
+class CommentForm(forms.Form):
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, label="Comment")

@@ -265,6 +265,7 @@ class ClinicalEvent(models.Model):
         HEMOLYSIS = "hemolysis", "Hemolytic anemia"
         CNS_PROGRESSION = "cns_progression", "CNS progression"
         GI_PERFORATION = "gi_perforation", "GI perforation"
+        CHOLESTASIS = "cholestasis", "Cholestasis (documented)"
         OTHER = "other", "Other"
 
     class Bradycardia(models.TextChoices):
@@ -412,3 +413,82 @@ class DoseChangeEvent(models.Model):
     @property
     def to_label(self) -> str:
         return Dose(DoseState(self.to_state), self.to_dose_mg_bid, self.resume_dose_mg_bid).label()
+
+
+class RecommendationQuerySet(ClinicScopedQuerySet["Recommendation"]):
+    clinic_lookup = "course__patient__clinic"
+
+    def pending(self) -> RecommendationQuerySet:
+        return self.filter(status=Recommendation.Status.PENDING)
+
+
+class Recommendation(models.Model):
+    """What the label says to do after new results or events (protocols.engine), and what
+    the prescriber decided. Nothing changes a dose until a prescriber accepts."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for a prescriber"
+        ACCEPTED = "accepted", "Accepted"
+        OVERRIDDEN = "overridden", "Overridden"
+        SUPERSEDED = "superseded", "Superseded"
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="recommendations")
+    action = models.CharField(max_length=20)
+    output = models.JSONField(help_text="The engine's output, as shown to the prescriber.")
+    inputs = models.JSONField(help_text="The case the engine was given.")
+    trigger_key = models.CharField(max_length=200)
+    triggering_lab = models.ForeignKey(LabResult, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    triggering_event = models.ForeignKey(ClinicalEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    chosen_option = models.PositiveSmallIntegerField(null=True, blank=True)
+    decision_note = models.TextField(blank=True, help_text="Required when overriding.")
+    dose_event = models.OneToOneField(
+        DoseChangeEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="recommendation"
+    )
+
+    history = HistoricalRecords()
+    objects = RecommendationQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        constraints = [models.UniqueConstraint(fields=["course", "trigger_key"], name="one_recommendation_per_trigger")]
+        indexes = [models.Index(fields=["status", "course"], name="rec_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.headline} ({self.get_status_display()})"
+
+    @property
+    def headline(self) -> str:
+        o = self.output
+        if self.action == "withhold":
+            if o.get("resume_dose_mg_bid"):
+                how = "the same dose" if o.get("resume") == "same" else "a reduced dose"
+                return f"Withhold; resume at {o['resume_dose_mg_bid']} mg twice daily ({how}) on recovery"
+            return "Withhold; the prescriber decides on resumption"
+        if self.action == "resume":
+            return f"Resume at {o.get('resume_dose_mg_bid')} mg twice daily: the recovery condition is met"
+        if self.action == "discontinue":
+            return "Discontinue alectinib permanently"
+        if self.action == "clinician_decision":
+            return "The label leaves the choice to the prescriber"
+        return self.action
+
+    @property
+    def options(self) -> list[dict]:
+        return self.output.get("options") or [self.output]
+
+
+class RecommendationComment(models.Model):
+    recommendation = models.ForeignKey(Recommendation, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    text = models.TextField(max_length=2000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.author}: {self.text[:40]}"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.utils import timezone
 
 from accounts.models import User
-from patients.models import DoseChangeEvent, LabResult, Patient, TreatmentCourse
+from patients.models import DoseChangeEvent, LabResult, Patient, Recommendation, RecommendationComment, TreatmentCourse
 
 
 def patient_list(*, user: User, clinic_id: int | None = None, include_archived: bool = False) -> QuerySet[Patient]:
@@ -32,19 +33,33 @@ def patient_list(*, user: User, clinic_id: int | None = None, include_archived: 
 def patient_page(patient: Patient) -> dict:
     """Everything the patient page shows, in a constant number of queries."""
     events = DoseChangeEvent.objects.select_related(
-        "ordered_by", "recorded_by", "triggering_lab", "triggering_event"
+        "ordered_by", "recorded_by", "triggering_lab", "triggering_event", "recommendation__decided_by"
     ).order_by("effective_date", "pk")
+    recs = Recommendation.objects.select_related("decided_by", "triggering_lab", "triggering_event").prefetch_related(
+        Prefetch("comments", queryset=RecommendationComment.objects.select_related("author"))
+    )
     courses = list(
         TreatmentCourse.objects.filter(patient=patient).prefetch_related(
-            Prefetch("dose_events", queryset=events), "medications"
+            Prefetch("dose_events", queryset=events), "medications", Prefetch("recommendations", queryset=recs)
         )
     )
+    pending, timeline = [], {}
+    for course in courses:
+        items = [{"kind": "dose", "date": e.effective_date, "at": e.recorded_at, "event": e} for e in course.dose_events.all()]
+        for rec in course.recommendations.all():
+            if rec.status == Recommendation.Status.PENDING:
+                pending.append(rec)
+            elif rec.status == Recommendation.Status.OVERRIDDEN:
+                items.append({"kind": "override", "date": timezone.localtime(rec.decided_at).date(), "at": rec.decided_at, "rec": rec})
+        timeline[course.pk] = sorted(items, key=lambda i: (i["date"], i["at"]))
+        course.timeline = timeline[course.pk]
     labs = list(LabResult.objects.filter(patient=patient).select_related("entered_by").order_by("-collected_at", "analyte"))
     clinical_events = list(patient.events.select_related("recorded_by"))
     panels = lab_panels(labs)
     open_course = next((c for c in courses if c.end_date is None), courses[0] if courses else None)
     return {
         "courses": courses,
+        "pending_recommendations": pending,
         "course": open_course,
         "labs": labs,
         "lab_columns": panels["columns"],

@@ -89,6 +89,7 @@ def dose_change_record(
     triggering_lab: LabResult | None = None,
     triggering_event: ClinicalEvent | None = None,
     recovery_condition: list | None = None,
+    recommendation=None,
 ) -> DoseChangeEvent:
     """Apply one transition: refuse it with a clear message, or write the event and the
     course's new state together."""
@@ -131,6 +132,13 @@ def dose_change_record(
             )
             fields += ["end_date", "end_reason"]
         locked.save(update_fields=fields)
+        # A dose change answers the recommendation it came from; any other pending one is
+        # now stale (it was computed for the state before this change).
+        from patients.models import Recommendation
+
+        Recommendation.objects.filter(course=locked, status=Recommendation.Status.PENDING).exclude(
+            pk=getattr(recommendation, "pk", None)
+        ).update(status=Recommendation.Status.SUPERSEDED)
         _changed(locked.patient_id)
     course.refresh_from_db()
     return event
@@ -282,6 +290,8 @@ def lab_panel_record(
             row.save()
         if is_baseline:
             _regrade_after_baseline(patient, {r.analyte for r in rows})
+        else:
+            _refresh_recommendation(patient)
         _changed(patient.pk)
     return rows
 
@@ -304,8 +314,15 @@ def clinical_event_record(*, patient: Patient, recorded_by: User, **fields) -> C
     event.full_clean()
     with transaction.atomic():
         event.save()
+        _refresh_recommendation(patient)
         _changed(patient.pk)
     return event
+
+
+def _refresh_recommendation(patient: Patient) -> None:
+    from patients.recommendations import recommendation_refresh
+
+    recommendation_refresh(patient=patient)
 
 
 def patient_archive(*, patient: Patient, now: datetime | None = None) -> Patient:

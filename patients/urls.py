@@ -14,4 +14,10 @@ urlpatterns = [
     path("<int:patient_pk>/labs/new/", views.lab_panel, name="lab_panel"),
     path("<int:patient_pk>/events/new/", views.event_create, name="event_create"),
     path("<int:patient_pk>/medications/new/", views.medication_create, name="medication_create"),
+    path("<int:patient_pk>/recommendations/<int:recommendation_pk>/accept/", views.recommendation_accept,
+         name="recommendation_accept"),
+    path("<int:patient_pk>/recommendations/<int:recommendation_pk>/override/", views.recommendation_override,
+         name="recommendation_override"),
+    path("<int:patient_pk>/recommendations/<int:recommendation_pk>/comment/", views.recommendation_comment,
+         name="recommendation_comment"),
 ]

@@ -239,3 +239,80 @@ def medication_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
         request, "patients/form.html",
         {"form": form, "patient": patient, "title": "Add a heart-rate-lowering medicine (reference §4.4)"},
     )
+
+
+# --- Recommendations: prescribers decide, nurses comment ------------------------------------
+
+
+def _recommendation(request: HttpRequest, patient_pk: int, recommendation_pk: int):
+    from patients.models import Recommendation
+
+    rec = get_for_user_or_404(
+        Recommendation.objects.select_related("course__patient"), request.user,
+        pk=recommendation_pk, course__patient_id=patient_pk,
+    )
+    return rec
+
+
+def _post_only(request: HttpRequest) -> HttpResponse | None:
+    return None if request.method == "POST" else HttpResponseNotAllowed(["POST"])
+
+
+def recommendation_accept(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
+    from patients.forms import AcceptForm
+    from patients.recommendations import recommendation_accept as accept
+
+    rec = _recommendation(request, patient_pk, recommendation_pk)
+    if (refused := _post_only(request)) is not None:
+        return refused
+    require_role(request.user, rec.course.patient.clinic_id, *PRESCRIBER_ROLES)
+    form = AcceptForm(request.POST, recommendation=rec)
+    if form.is_valid():
+        try:
+            event = accept(recommendation=rec, user=request.user, option=form.cleaned_data["option"],
+                           effective_date=form.cleaned_data["effective_date"])
+        except (InputError, DoseTransitionError) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, f"Accepted: {event.from_label} → {event.to_label} from {event.effective_date:%d %b %Y}.")
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect("patient_detail", patient_pk=patient_pk)
+
+
+def recommendation_override(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
+    from patients.forms import OverrideForm
+    from patients.recommendations import recommendation_override as override
+
+    rec = _recommendation(request, patient_pk, recommendation_pk)
+    if (refused := _post_only(request)) is not None:
+        return refused
+    require_role(request.user, rec.course.patient.clinic_id, *PRESCRIBER_ROLES)
+    form = OverrideForm(request.POST)
+    if form.is_valid():
+        try:
+            override(recommendation=rec, user=request.user, reason=form.cleaned_data["reason"])
+        except InputError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Recommendation overridden; the dose is unchanged. Your reason is in the history.")
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect("patient_detail", patient_pk=patient_pk)
+
+
+def recommendation_comment(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
+    from patients.forms import CommentForm
+    from patients.recommendations import recommendation_comment as comment
+
+    rec = _recommendation(request, patient_pk, recommendation_pk)
+    if (refused := _post_only(request)) is not None:
+        return refused
+    require_role(request.user, rec.course.patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        comment(recommendation=rec, user=request.user, text=form.cleaned_data["text"])
+        messages.success(request, "Comment added.")
+    else:
+        messages.error(request, "Write a comment first.")
+    return redirect("patient_detail", patient_pk=patient_pk)

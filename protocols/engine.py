@@ -41,7 +41,7 @@ class Rule:
     source: str
     text: str
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         return {"id": self.id, "source": self.source, "text": self.text}
 
 
@@ -386,6 +386,7 @@ def assess(case: Case) -> dict[str, Any]:
     findings += _cpk(case)
     findings += _hemolysis(case)
     fired = [f.rule for f in findings]
+    triggers = {f.rule: sorted({a for o in f.options for a in o.analytes}) for f in findings}
 
     if "H2-EXCLUDED" in fired:
         review.append("Cholestasis or hemolysis is documented with ALT/AST > 3× ULN and bilirubin > 2× ULN: "
@@ -441,7 +442,7 @@ def assess(case: Case) -> dict[str, Any]:
         "resume_dose_mg_bid": result.get("resume_dose_mg_bid"),
         "resume_when": result.get("resume_when", []),
         "grades": grades,
-        "rules": [RULES[r].as_dict() for r in dict.fromkeys(fired)],
+        "rules": [{**RULES[r].as_dict(), "analytes": triggers.get(r, [])} for r in dict.fromkeys(fired)],
         "review": review,
     }
     if result["action"] == DECISION:

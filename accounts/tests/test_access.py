@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from accounts.models import Membership, User
 from patients.tests.factories import clinic_ranges, started_patient
@@ -37,13 +38,18 @@ def app_patterns():
 @pytest.fixture
 def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     """One object of every kind in clinic B; maps each URL keyword to one of them."""
+    from patients.models import Recommendation
+    from patients.services import LabEntry, lab_panel_record
+
     clinic_ranges(clinic_b)
     patient = started_patient(clinic_b, outsider_prescriber)
-    return {"patient_pk": patient.pk}
+    lab_panel_record(patient=patient, collected_at=timezone.now(), entries=[LabEntry("alt", "300")], entered_by=outsider)
+    rec = Recommendation.objects.get(course__patient=patient)
+    return {"patient_pk": patient.pk, "recommendation_pk": rec.pk}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
-KNOWN_KWARGS = {"patient_pk"}
+KNOWN_KWARGS = {"patient_pk", "recommendation_pk"}
 
 
 def test_every_url_keyword_is_known():

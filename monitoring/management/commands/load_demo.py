@@ -19,6 +19,7 @@ from django.utils import timezone
 from accounts.models import Clinic, Membership, Role, User
 from patients import services
 from patients.models import ClinicalEvent, Patient, ReferenceRange
+from patients.recommendations import recommendation_accept
 from protocols.dosing import Dose, DoseState, Reason
 
 DEMO_PASSWORD = "alectinib-demo-2026"
@@ -53,15 +54,11 @@ LAST = ["Adeyemi", "Brooks", "Castillo", "Dubois", "Eriksen", "Fischer", "Garcia
 
 # (scenario, days since start) — spread over the points of treatment a clinic sees.
 SCENARIOS = [
-    ("not_started", None), ("new", 3), ("new", 9), ("early", 20), ("early", 33), ("early", 47), ("early", 61),
+    ("not_started", None), ("new", 3), ("new", 9), ("early", 20), ("pending_alt", 33), ("early", 47), ("early", 61),
     ("early_overdue", 40), ("early_overdue", 75), ("maintenance", 120), ("maintenance", 200), ("maintenance", 380),
     ("maintenance_overdue", 150), ("alt_withheld", 50), ("reduced_450", 140), ("reduced_300", 300),
     ("cpk_withheld", 22), ("bradycardia", 90), ("discontinued_ild", 70), ("rash_resolved", 60),
 ]
-
-
-def _day(lab) -> date:
-    return timezone.localtime(lab.collected_at).date()
 
 
 class Command(BaseCommand):
@@ -145,72 +142,74 @@ class Command(BaseCommand):
             return patient
         services.course_start(patient=patient, start_date=start, ordered_by=prescriber, recorded_by=prescriber)
         course = patient.courses.get()
-        # Routine labs every 14 days in the first 3 months, monthly after (reference §5);
-        # the *_overdue scenarios stopped coming some weeks ago.
-        stop_early = {"early_overdue": 22, "maintenance_overdue": 45}.get(scenario, 0)
-        day = 14
-        while day <= days - stop_early:
-            when = start + timedelta(days=day)
-            cpk = day <= 28
-            self._panel(patient, nurse, when, rng, cpk=cpk)
-            day += 14 if day < 90 else 30
 
-        def change(to, on, reason, **kw):
-            return services.dose_change_record(course=course, to=to, effective_date=on, reason=reason,
-                                               ordered_by=prescriber, recorded_by=prescriber, **kw)
+        def accept(on):
+            """The prescriber accepts the engine's recommendation (the normal workflow)."""
+            rec = course.recommendations.filter(status="pending").first()
+            assert rec is not None, f"{mrn}: expected a recommendation"
+            recommendation_accept(recommendation=rec, user=prescriber, effective_date=on)
 
-        alt_rule = [{"analyte": "alt", "max_x_uln": 3.0, "or_baseline": True,
-                     "text": "ALT ≤ 3× ULN or back to baseline (reference §4.1 H1)"}]
+        def lab(day, analyte, value, **others):
+            when = timezone.make_aware(datetime.combine(start + timedelta(days=day), time(11)))
+            return self._single(patient, nurse, when, analyte, value, **others)
+
+        # Scenario steps by treatment day, run in order with the routine panels.
+        steps: dict[int, list] = {}
         if scenario == "alt_withheld":
-            when = today - timedelta(days=4)
-            lab = self._single(patient, nurse, when, "alt", "250", ast="180")
-            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=450), _day(lab), Reason.TOXICITY,
-                   toxicity="ALT increased", toxicity_grade=3, triggering_lab=lab, recovery_condition=alt_rule)
+            steps[days - 4] = [lambda: lab(days - 4, "alt", "250", ast="180"), lambda: accept(start + timedelta(days=days - 4))]
+        elif scenario == "pending_alt":
+            steps[days - 1] = [lambda: lab(days - 1, "alt", "285", ast="130", total_bilirubin="0.9")]
         elif scenario in ("reduced_450", "reduced_300"):
-            when = start + timedelta(days=35, hours=2)
-            lab = self._single(patient, nurse, when, "alt", "236", ast="150")
-            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=450), _day(lab), Reason.TOXICITY,
-                   toxicity="ALT increased", toxicity_grade=3, triggering_lab=lab, recovery_condition=alt_rule)
-            rec = self._single(patient, nurse, when + timedelta(days=9), "alt", "92")
-            change(Dose(DoseState.ON_DRUG, 450), _day(rec), Reason.RECOVERY, triggering_lab=rec)
+            steps[35] = [lambda: lab(35, "alt", "236", ast="150"), lambda: accept(start + timedelta(days=35))]
+            steps[44] = [lambda: lab(44, "alt", "92"), lambda: accept(start + timedelta(days=44))]
             if scenario == "reduced_300":
-                when = start + timedelta(days=160, hours=2)
-                lab = self._single(patient, nurse, when, "cpk", "1900")
-                change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=300), _day(lab), Reason.TOXICITY,
-                       toxicity="CPK increased", toxicity_grade=4, triggering_lab=lab,
-                       recovery_condition=[{"analyte": "cpk", "max_x_uln": 2.5, "or_baseline": True,
-                                            "text": "CPK ≤ 2.5× ULN or back to baseline (reference §4.5 C2)"}])
-                rec = self._single(patient, nurse, when + timedelta(days=12), "cpk", "300")
-                change(Dose(DoseState.ON_DRUG, 300), _day(rec), Reason.RECOVERY, triggering_lab=rec)
+                steps[160] = [lambda: lab(160, "cpk", "1900"), lambda: accept(start + timedelta(days=160))]
+                steps[172] = [lambda: lab(172, "cpk", "300"), lambda: accept(start + timedelta(days=172))]
         elif scenario == "cpk_withheld":
-            when = today - timedelta(days=2)
-            lab = self._single(patient, nurse, when, "cpk", "1020")
-            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), _day(lab), Reason.TOXICITY,
-                   toxicity="CPK increased", toxicity_grade=3, triggering_lab=lab,
-                   recovery_condition=[{"analyte": "cpk", "max_x_uln": 2.5, "or_baseline": True,
-                                        "text": "CPK ≤ 2.5× ULN or back to baseline (reference §4.5 C1)"}])
+            steps[days - 2] = [lambda: lab(days - 2, "cpk", "1020"), lambda: accept(start + timedelta(days=days - 2))]
         elif scenario == "bradycardia":
-            med_start = start - timedelta(days=100)
-            course.medications.create(name="Bisoprolol 5 mg", category="beta_blocker", start_date=med_start)
-            self._single(patient, nurse, timezone.make_aware(datetime.combine(today - timedelta(days=6), time(10))), "heart_rate", "52")
-            services.clinical_event_record(patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.BRADYCARDIA,
-                                           onset_date=today - timedelta(days=6), grade=1,
-                                           bradycardia=ClinicalEvent.Bradycardia.ASYMPTOMATIC,
-                                           notes="Asymptomatic; no dose change needed (reference §4.4 B0).")
+            def brady():
+                course.medications.create(name="Bisoprolol 5 mg", category="beta_blocker", start_date=start - timedelta(days=100))
+                lab(days - 6, "heart_rate", "52")
+                services.clinical_event_record(
+                    patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.BRADYCARDIA,
+                    onset_date=start + timedelta(days=days - 6), grade=1, bradycardia=ClinicalEvent.Bradycardia.ASYMPTOMATIC,
+                    notes="Asymptomatic; no dose change needed (reference §4.4 B0).")
+            steps[days - 6] = [brady]
         elif scenario == "discontinued_ild":
-            onset = start + timedelta(days=40)
-            event = services.clinical_event_record(patient=patient, recorded_by=prescriber, kind=ClinicalEvent.Kind.ILD,
-                                                   onset_date=onset, grade=2,
-                                                   ild_causality=ClinicalEvent.Causality.TREATMENT_RELATED)
-            change(Dose(DoseState.DISCONTINUED), onset, Reason.TOXICITY, toxicity="Pneumonitis", toxicity_grade=2,
-                   triggering_event=event)
+            def ild():
+                services.clinical_event_record(
+                    patient=patient, recorded_by=prescriber, kind=ClinicalEvent.Kind.ILD, onset_date=start + timedelta(days=40),
+                    grade=2, ild_causality=ClinicalEvent.Causality.TREATMENT_RELATED)
+                accept(start + timedelta(days=40))
+            steps[40] = [ild]
         elif scenario == "rash_resolved":
-            onset = start + timedelta(days=12)
-            event = services.clinical_event_record(patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.RASH,
-                                                   onset_date=onset, resolved_date=onset + timedelta(days=25), grade=3,
-                                                   rash_bsa_percent=45, notes="Maculo-papular; treated with prednisolone.")
-            change(Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), onset, Reason.TOXICITY,
-                   toxicity="Rash maculo-papular", toxicity_grade=3, triggering_event=event)
+            def rash():
+                onset = start + timedelta(days=12)
+                event = services.clinical_event_record(
+                    patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.RASH, onset_date=onset,
+                    resolved_date=onset + timedelta(days=25), grade=3, rash_bsa_percent=45,
+                    notes="Maculo-papular; treated with prednisolone.")
+                # Rash has no label dose rule: the prescriber's own decision.
+                services.dose_change_record(
+                    course=course, to=Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), effective_date=onset,
+                    reason=Reason.TOXICITY, toxicity="Rash maculo-papular", toxicity_grade=3, triggering_event=event,
+                    ordered_by=prescriber, recorded_by=prescriber, note="Hold until the rash resolves; consider re-challenge.")
+            steps[12] = [rash]
+
+        # Routine labs every 14 days in the first 3 months, monthly after (reference §5);
+        # the *_overdue scenarios stopped coming some weeks ago; nothing after discontinuation.
+        stop = {"early_overdue": days - 22, "maintenance_overdue": days - 45, "discontinued_ild": 40}.get(scenario, days)
+        routine = []
+        day = 14
+        while day <= stop:
+            routine.append(day)
+            day += 14 if day < 90 else 30
+        for day in sorted(set(routine) | set(steps)):
+            if day in routine and (day not in steps or scenario != "discontinued_ild"):
+                self._panel(patient, nurse, start + timedelta(days=day), rng, cpk=day <= 28)
+            for step in steps.get(day, []):
+                step()
         return patient
 
     def _panel(self, patient, nurse, when, rng, *, baseline=False, full=False, cpk=False):

@@ -1,0 +1,37 @@
+"""Reads for the nurse's worklist. Each section is a fixed number of queries."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from accounts.models import User
+from patients.models import LabResult, Recommendation, TreatmentCourse
+from protocols.dosing import DoseState
+
+
+def pending_recommendations(*, user: User, clinic_id: int | None = None) -> QuerySet[Recommendation]:
+    qs = Recommendation.objects.for_user(user).pending().select_related("course__patient__clinic", "triggering_lab",
+                                                                          "triggering_event")
+    if clinic_id:
+        qs = qs.filter(course__patient__clinic_id=clinic_id)
+    return qs.order_by("created_at")
+
+
+def withheld_courses(*, user: User, clinic_id: int | None = None) -> list[TreatmentCourse]:
+    """Courses on hold, each with the newest value of every analyte in its recovery
+    condition (one query for the courses, one for the values)."""
+    qs = TreatmentCourse.objects.for_user(user).on_treatment().filter(dose_state=DoseState.WITHHELD)
+    if clinic_id:
+        qs = qs.filter(patient__clinic_id=clinic_id)
+    courses = list(qs.select_related("patient__clinic").order_by("patient__last_name"))
+    analytes = {c.get("analyte") for course in courses for c in course.recovery_condition if c.get("analyte")}
+    latest: dict[tuple[int, str], LabResult] = {}
+    if courses and analytes:
+        labs = LabResult.objects.filter(patient__in=[c.patient_id for c in courses], analyte__in=analytes)
+        for lab in labs.order_by("-collected_at").only("patient_id", "analyte", "value", "unit", "x_uln", "grade", "collected_at"):
+            latest.setdefault((lab.patient_id, lab.analyte), lab)
+    for course in courses:
+        course.recovery_rows = [
+            {"criterion": c, "latest": latest.get((course.patient_id, c.get("analyte")))} for c in course.recovery_condition
+        ]
+    return courses
