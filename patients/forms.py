@@ -41,6 +41,7 @@ class PatientForm(CrispyMixin, forms.ModelForm):
     def __init__(self, *args, clinics, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["clinic"].queryset = clinics
+        self.fields["clinic"].widget.attrs["class"] = "form-select"
         if self.instance.pk:
             # Moving a patient to another clinic is not an edit a nurse makes.
             del self.fields["clinic"]
@@ -226,6 +227,7 @@ class SearchForm(forms.Form):
     def __init__(self, *args, clinics, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["clinic"].queryset = clinics
+        self.fields["clinic"].widget.attrs["class"] = "form-select"
 
 
 class AcceptForm(forms.Form):
