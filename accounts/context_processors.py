@@ -15,4 +15,5 @@ def clinics(request: HttpRequest) -> dict[str, Any]:
     memberships = user._memberships()
     names = sorted({m.clinic.name for m in memberships})
     roles = sorted({m.get_role_display() for m in memberships})
-    return {**base, "nav_clinics": names, "nav_roles": roles}
+    is_admin = any(m.role == "admin" for m in memberships)
+    return {**base, "nav_clinics": names, "nav_roles": roles, "nav_is_admin": is_admin}

@@ -4,3 +4,7 @@ from django.apps import AppConfig
 class MonitoringConfig(AppConfig):
     name = "monitoring"
     verbose_name = "Monitoring and reminders"
+
+    def ready(self) -> None:
+        from monitoring import signals  # noqa: F401 - connects the receivers
+        from monitoring import views  # noqa: F401 - registers the patient page section

@@ -1,15 +1,360 @@
+"""Monitoring workflows: keep due dates current, flag what is overdue, plan and send the
+daily digests. Selection (who gets what) is apart from delivery (one email per task),
+and every piece of work is a database row claimed with a conditional UPDATE, so that
+overlapping beats, retries and several workers cannot double-send (reliability.md A5).
+"""
+
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import zoneinfo
+from collections import defaultdict
+from datetime import date, datetime, timedelta
+from smtplib import SMTPException
 
-from django.db.models import F
+from django.conf import settings
+from django.core import signing
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
 
-from monitoring.models import Heartbeat
+from accounts.models import Clinic, Role, User
+from monitoring import rules
+from monitoring.models import (
+    ClinicSettings,
+    Digest,
+    DirtyPatient,
+    FollowUp,
+    Heartbeat,
+    MonitoringItem,
+    MonitoringRecord,
+    NotificationPreference,
+    Requirement,
+)
+from patients.models import LabResult, TreatmentCourse
+from protocols.errors import InputError
+
+log = logging.getLogger(__name__)
 
 
 def heartbeat_record(*, name: str, now: datetime) -> Heartbeat:
     """Idempotent: running it twice just moves the timestamp."""
     updated = Heartbeat.objects.filter(name=name).update(last_run_at=now, runs=F("runs") + 1)
     if not updated:
-        Heartbeat.objects.get_or_create(name=name, defaults={"last_run_at": now, "runs": 1})
+        try:
+            with transaction.atomic():
+                Heartbeat.objects.create(name=name, last_run_at=now, runs=1)
+        except IntegrityError:  # another worker created it first
+            Heartbeat.objects.filter(name=name).update(last_run_at=now, runs=F("runs") + 1)
     return Heartbeat.objects.get(name=name)
+
+
+def clinic_today(clinic: Clinic, now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(clinic.timezone)).date()
+
+
+# --- due dates ---------------------------------------------------------------------------------
+
+
+def _test_days(course: TreatmentCourse, requirements: list[Requirement]) -> dict[str, list[date]]:
+    """Local dates on which each requirement was satisfied on treatment: every analyte of
+    the requirement resulted that day, or a monitoring record says so (two queries)."""
+    tz = timezone.get_current_timezone()
+    start = timezone.make_aware(datetime.combine(course.start_date, datetime.min.time()))
+    by_day: dict[date, set[str]] = defaultdict(set)
+    wanted = {a for r in requirements for a in r.analytes}
+    labs = LabResult.objects.filter(patient_id=course.patient_id, is_baseline=False, collected_at__gte=start,
+                                    analyte__in=wanted).values_list("analyte", "collected_at")
+    for analyte, at in labs:
+        by_day[at.astimezone(tz).date()].add(analyte)
+    records = MonitoringRecord.objects.filter(patient_id=course.patient_id, performed_on__gte=course.start_date)
+    record_days = defaultdict(list)
+    for code, day in records.values_list("requirement_code", "performed_on"):
+        record_days[code].append(day)
+    out: dict[str, list[date]] = {}
+    for req in requirements:
+        days = list(record_days.get(req.code, []))
+        if req.analytes:
+            days += [d for d, found in by_day.items() if set(req.analytes) <= found]
+        out[req.code] = sorted(days)
+    return out
+
+
+def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = None) -> list[MonitoringItem]:
+    """Store the next due date of every requirement for one course (reference §5)."""
+    clinic_id = course.patient.clinic_id
+    today = today or clinic_today(course.patient.clinic)
+    existing = {i.requirement_id: i for i in MonitoringItem.objects.filter(course=course)}
+    if not course.is_active or course.patient.archived_at is not None:
+        # Discontinued, ended or archived: drops out of monitoring (rows kept, no due date).
+        MonitoringItem.objects.filter(course=course).update(due_date=None, overdue_from=None, notice="", flagged_at=None)
+        return list(existing.values())
+    cfg = ClinicSettings.for_clinic(clinic_id)
+    requirements = Requirement.objects.for_clinic(clinic_id, course.drug)
+    # A requirement the clinic replaced or retired no longer applies to this course.
+    MonitoringItem.objects.filter(course=course).exclude(requirement__in=requirements).delete()
+    days = _test_days(course, requirements)
+    items = []
+    for req in requirements:
+        last = days[req.code][-1] if days[req.code] else None
+        version = req.version_on(last or course.start_date)
+        schedule = version.parsed if version else rules.Schedule()
+        result = rules.evaluate(schedule, start=course.start_date, last=last, today=today,
+                                grace_days=cfg.grace_days, due_soon_days=cfg.due_soon_days)
+        item = existing.get(req.pk) or MonitoringItem(course=course, clinic_id=clinic_id, requirement=req)
+        if item.last_done != last:
+            item.snoozed_until = None  # a new test answers the follow-up
+        item.last_done, item.due_date, item.notice = last, result["due"], result.get("notice", "")
+        item.overdue_from = rules.overdue_from(item.due_date, grace_days=cfg.grace_days, snoozed_until=item.snoozed_until)
+        if item.overdue_from is None or item.overdue_from > today:
+            item.flagged_at = None
+        item.clinic_id = clinic_id
+        item.save()
+        items.append(item)
+    return items
+
+
+def patient_schedule_recompute(*, patient_id: int, today: date | None = None) -> int:
+    courses = TreatmentCourse.objects.filter(patient_id=patient_id).select_related("patient__clinic")
+    n = 0
+    for course in courses:
+        course_schedule_recompute(course=course, today=today)
+        n += 1
+    DirtyPatient.objects.filter(patient_id=patient_id).delete()
+    return n
+
+
+def patient_mark_dirty(*, patient_id: int) -> None:
+    DirtyPatient.objects.get_or_create(patient_id=patient_id)
+
+
+def schedule_sweep(*, full: bool, today: date | None = None, batch: int = 500) -> int:
+    """Recompute due dates: the patients marked dirty (incremental), or every course
+    that has or had items and every course on treatment (the daily full sweep)."""
+    if full:
+        ids = set(TreatmentCourse.objects.on_treatment().values_list("patient_id", flat=True))
+        ids |= set(MonitoringItem.objects.filter(due_date__isnull=False).values_list("course__patient_id", flat=True))
+    else:
+        ids = set(DirtyPatient.objects.values_list("patient_id", flat=True)[:batch])
+    for patient_id in sorted(ids):
+        patient_schedule_recompute(patient_id=patient_id, today=today)
+    return len(ids)
+
+
+def schedule_sweep_clinic(*, clinic_id: int) -> int:
+    """After a clinic changes its plan or settings: recompute its patients now."""
+    ids = TreatmentCourse.objects.on_treatment().filter(patient__clinic_id=clinic_id).values_list("patient_id", flat=True)
+    for patient_id in ids:
+        patient_schedule_recompute(patient_id=patient_id)
+    return len(ids)
+
+
+def overdue_flag(*, now: datetime) -> int:
+    """Mark items that have become overdue (compare-and-swap on flagged_at), so the
+    moment an item became overdue is recorded once, whichever worker sees it first."""
+    flagged = 0
+    for clinic in Clinic.objects.all():
+        today = clinic_today(clinic, now)
+        flagged += MonitoringItem.objects.filter(clinic=clinic, flagged_at__isnull=True).overdue(today).update(flagged_at=now)
+    return flagged
+
+
+def follow_up_record(*, item: MonitoringItem, user: User, kind: str, note: str, until: date, today: date | None = None) -> FollowUp:
+    today = today or clinic_today(item.clinic)
+    if kind not in FollowUp.Kind.values:
+        raise InputError("Choose 'test ordered' or 'patient contacted'.")
+    if not note.strip():
+        raise InputError("Say why, e.g. 'ordered at GP surgery, result Friday'.")
+    if until < today:
+        raise InputError("The snooze date cannot be in the past.")
+    if until > today + timedelta(days=FollowUp.MAX_SNOOZE_DAYS):
+        raise InputError(f"Snooze at most {FollowUp.MAX_SNOOZE_DAYS} days (until {today + timedelta(days=7):%d %b %Y}).")
+    cfg = ClinicSettings.for_clinic(item.clinic_id)
+    with transaction.atomic():
+        follow = FollowUp.objects.create(item=item, kind=kind, note=note.strip()[:300], snoozed_until=until, recorded_by=user)
+        item.snoozed_until = until
+        item.overdue_from = rules.overdue_from(item.due_date, grace_days=cfg.grace_days, snoozed_until=until)
+        item.flagged_at = None
+        item.save(update_fields=["snoozed_until", "overdue_from", "flagged_at", "computed_at"])
+    return follow
+
+
+# --- digests: selection -------------------------------------------------------------------------
+
+
+def digest_items(*, clinic: Clinic, today: date):
+    """What a clinic's digest lists: items overdue, and items due today."""
+    base = MonitoringItem.objects.filter(clinic=clinic).with_patient()
+    overdue = list(base.overdue(today).order_by("due_date", "course__patient__mrn"))
+    due_today = list(base.filter(due_date=today).exclude(overdue_from__lte=today).order_by("course__patient__mrn"))
+    return overdue, due_today
+
+
+def _wants_digests(user: User) -> bool:
+    pref = getattr(user, "notification_preference", None)
+    return pref is None or pref.digests_enabled
+
+
+def digests_plan(*, now: datetime) -> dict[str, int]:
+    """For each clinic whose digest time has come today (clinic local time), create one
+    Digest row per recipient, claiming the clinic's day with a conditional UPDATE first.
+    Returns counts; the rows are sent by digest_send, one task each, after commit."""
+    summary = {"clinics": 0, "digests": 0, "escalations": 0, "skipped": 0}
+    created: list[int] = []
+    for clinic in Clinic.objects.all():
+        cfg = ClinicSettings.for_clinic(clinic.pk)
+        local = now.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
+        today = local.date()
+        if local.time() < cfg.digest_time or cfg.last_digest_date == today:
+            continue
+        with transaction.atomic():
+            claimed = ClinicSettings.objects.filter(pk=cfg.pk).filter(
+                Q(last_digest_date__isnull=True) | Q(last_digest_date__lt=today)
+            ).update(last_digest_date=today)
+            if not claimed:
+                continue  # another beat or worker took this clinic's day
+            summary["clinics"] += 1
+            overdue, due_today = digest_items(clinic=clinic, today=today)
+            count = len(overdue) + len(due_today)
+            escalate = [i for i in overdue if i.days_overdue(today) > cfg.escalation_days]
+            members = clinic.memberships.select_related("user__notification_preference")
+            staff = {m.user for m in members if m.role == Role.STAFF and m.user.is_active}
+            seniors = {m.user for m in members if m.role in (Role.PRESCRIBER, Role.ADMIN) and m.user.is_active}
+            plan = [(u, Digest.Kind.DIGEST, count) for u in staff if count]
+            plan += [(u, Digest.Kind.ESCALATION, len(escalate)) for u in seniors if escalate]
+            for user, kind, n in plan:
+                if not _wants_digests(user):
+                    continue
+                status, error = Digest.Status.PENDING, ""
+                if not user.email:
+                    status, error = Digest.Status.SKIPPED, "No email address on the account."
+                digest, made = Digest.objects.get_or_create(
+                    recipient=user, clinic=clinic, kind=kind, for_date=today,
+                    defaults={"status": status, "last_error": error, "to_address": user.email, "item_count": n},
+                )
+                if made and status == Digest.Status.PENDING:
+                    created.append(digest.pk)
+                    summary["escalations" if kind == Digest.Kind.ESCALATION else "digests"] += 1
+                elif made:
+                    summary["skipped"] += 1
+                    log.warning("digest skipped: user %s has no email address (clinic %s)", user.pk, clinic.pk)
+    loners = User.objects.filter(is_active=True, memberships__isnull=True, is_superuser=False).count()
+    if loners:
+        log.warning("%d active user(s) belong to no clinic and receive no digest", loners)
+    summary["users_without_clinic"] = loners
+    _enqueue_sends(created)
+    return summary
+
+
+def _enqueue_sends(digest_ids: list[int]) -> None:
+    from monitoring.tasks import send_digest
+
+    def enqueue() -> None:
+        for pk in digest_ids:
+            try:
+                send_digest.delay(pk)
+            except Exception:  # noqa: BLE001 - broker down: the row stays pending; digests_requeue sends it later
+                log.exception("could not enqueue digest %s; it stays pending", pk)
+
+    transaction.on_commit(enqueue)
+
+
+def digests_requeue(*, now: datetime, older_than: timedelta = timedelta(minutes=10)) -> int:
+    """Pending rows whose task was lost (broker restarted, worker killed), and rows left
+    'sending' past their lease, go back on the queue. Sending is claimed, so a duplicate
+    task finds nothing to do."""
+    stale = Digest.objects.filter(
+        Q(status=Digest.Status.PENDING, created_at__lt=now - older_than)
+        | Q(status=Digest.Status.SENDING, lease_until__lt=now)
+    ).values_list("pk", flat=True)
+    ids = list(stale[:500])
+    _enqueue_sends(ids)
+    return len(ids)
+
+
+# --- digests: delivery --------------------------------------------------------------------------
+
+
+class DigestDeferred(Exception):
+    """A transient failure: the task retries with backoff."""
+
+
+def unsubscribe_token(user: User) -> str:
+    return signing.dumps({"u": user.pk}, salt="monitoring.unsubscribe")
+
+
+def user_from_unsubscribe_token(token: str) -> User | None:
+    try:
+        data = signing.loads(token, salt="monitoring.unsubscribe", max_age=60 * 60 * 24 * 90)
+    except signing.BadSignature:
+        return None
+    return User.objects.filter(pk=data.get("u")).first()
+
+
+def digest_render(digest: Digest, *, today: date) -> tuple[str, str, str]:
+    """Subject, text and HTML. No patient name, date of birth or lab value: the MRN, the
+    test, days overdue, and links (minimum necessary, reliability.md S13)."""
+    clinic = digest.clinic
+    cfg = ClinicSettings.for_clinic(clinic.pk)
+    overdue, due_today = digest_items(clinic=clinic, today=today)
+    if digest.kind == Digest.Kind.ESCALATION:
+        overdue = [i for i in overdue if i.days_overdue(today) > cfg.escalation_days]
+        due_today = []
+    rows = [{"mrn": i.course.patient.mrn, "test": i.requirement.label, "days": i.days_overdue(today)} for i in overdue]
+    context = {
+        "digest": digest, "clinic": clinic, "today": today, "counts_only": cfg.digest_counts_only,
+        "overdue": rows, "due_today": [{"mrn": i.course.patient.mrn, "test": i.requirement.label} for i in due_today],
+        "escalation_days": cfg.escalation_days,
+        "worklist_url": settings.SITE_URL + reverse("home"),
+        "preferences_url": settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(digest.recipient)]),
+    }
+    name = "escalation" if digest.kind == Digest.Kind.ESCALATION else "digest"
+    subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
+    text = render_to_string(f"emails/{name}-body.txt", context)
+    html = render_to_string(f"emails/{name}-body.html", context)
+    return subject, text, html
+
+
+def digest_send(*, digest_id: int, now: datetime | None = None) -> str:
+    """Claim, render, send, record. Returns what happened; raises DigestDeferred on a
+    transient failure so the task retries with backoff."""
+    now = now or timezone.now()
+    claimed = Digest.objects.filter(
+        Q(status=Digest.Status.PENDING) | Q(status=Digest.Status.SENDING, lease_until__lt=now), pk=digest_id,
+    ).update(status=Digest.Status.SENDING, lease_until=now + timedelta(minutes=5), attempts=F("attempts") + 1)
+    if claimed != 1:
+        return "not claimed"  # sent, failed, or being sent by another worker
+    digest = Digest.objects.select_related("recipient", "clinic").get(pk=digest_id)
+    subject, text, html = digest_render(digest, today=digest.for_date)
+    message = EmailMultiAlternatives(
+        subject, text, settings.DEFAULT_FROM_EMAIL, [digest.to_address or digest.recipient.email],
+        headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>"},
+        connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
+    )
+    message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except (SMTPException, OSError) as exc:
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        permanent = getattr(exc, "smtp_code", 0) >= 500 if isinstance(exc, SMTPException) else False
+        final = permanent or digest.attempts >= Digest.MAX_ATTEMPTS
+        Digest.objects.filter(pk=digest.pk).update(
+            status=Digest.Status.FAILED if final else Digest.Status.PENDING, last_error=error, lease_until=None
+        )
+        log.warning("digest %s attempt %s failed: %s", digest.pk, digest.attempts, error)
+        if final:
+            return "failed"
+        raise DigestDeferred(error) from exc
+    Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.SENT, sent_at=timezone.now(), lease_until=None,
+                                               last_error="")
+    return "sent"
+
+
+def preference_set(*, user: User, digests_enabled: bool) -> NotificationPreference:
+    pref, _ = NotificationPreference.objects.get_or_create(user=user)
+    pref.digests_enabled = digests_enabled
+    pref.save(update_fields=["digests_enabled", "updated_at"])
+    return pref

@@ -1,10 +1,13 @@
-"""Thin Celery tasks: ids in, one service call, retries only (style.md 3.3)."""
+"""Thin Celery tasks: ids in, one service call, retries only (style.md 3.3).
+The schedule is CELERY_BEAT_SCHEDULE in config/settings/base.py."""
 
 from __future__ import annotations
 
 from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
+
+from monitoring.services import DigestDeferred
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
@@ -13,3 +16,40 @@ def heartbeat() -> str:
 
     beat = heartbeat_record(name="heartbeat", now=timezone.now())
     return beat.last_run_at.isoformat()
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def monitoring_tick() -> dict:
+    """Every few minutes: recompute patients marked dirty, flag what became overdue,
+    plan the digests of clinics whose digest time has come, requeue lost sends."""
+    from monitoring import services
+
+    now = timezone.now()
+    result = {
+        "recomputed": services.schedule_sweep(full=False),
+        "flagged": services.overdue_flag(now=now),
+        **services.digests_plan(now=now),
+        "requeued": services.digests_requeue(now=now),
+    }
+    services.heartbeat_record(name="monitoring_tick", now=now)
+    return result
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def monitoring_full_sweep() -> int:
+    """Once a day: recompute every patient (dates move with time: phase changes, the end
+    of the first month for CPK), then flag."""
+    from monitoring import services
+
+    n = services.schedule_sweep(full=True)
+    services.overdue_flag(now=timezone.now())
+    services.heartbeat_record(name="monitoring_full_sweep", now=timezone.now())
+    return n
+
+
+@shared_task(autoretry_for=(DigestDeferred, OperationalError), retry_backoff=True, retry_backoff_max=600,
+             retry_jitter=True, max_retries=4)
+def send_digest(digest_id: int) -> str:
+    from monitoring.services import digest_send
+
+    return digest_send(digest_id=digest_id)

@@ -4,4 +4,14 @@ from monitoring import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("monitoring/items/<int:item_pk>/follow-up/", views.follow_up, name="follow_up"),
+    path("monitoring/outbox/", views.outbox, name="outbox"),
+    path("monitoring/requirements/", views.requirements, name="requirements"),
+    path("monitoring/clinics/<int:clinic_pk>/requirements/new/", views.requirement_create, name="requirement_create"),
+    path("monitoring/clinics/<int:clinic_pk>/requirements/<int:requirement_pk>/", views.requirement_edit,
+         name="requirement_edit"),
+    path("monitoring/clinics/<int:clinic_pk>/settings/", views.clinic_settings, name="clinic_settings"),
+    path("monitoring/preferences/", views.preferences, name="preferences"),
+    path("monitoring/unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+    path("monitoring/patients/<int:patient_pk>/record/", views.record_test, name="record_test"),
 ]

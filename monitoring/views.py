@@ -1,13 +1,24 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.db import connection, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from monitoring.models import Heartbeat
+from accounts.access import ADMIN_ROLES, CLINICAL_WRITE_ROLES, clinic_for_user_or_404, get_for_user_or_404, require_role
+from accounts.models import Clinic
+from monitoring import selectors, services
+from monitoring.forms import ClinicSettingsForm, FollowUpForm, MonitoringRecordForm, NewRequirementForm, ScheduleForm
+from monitoring.models import ClinicSettings, Digest, Heartbeat, MonitoringItem, MonitoringRecord, Requirement, RequirementVersion
+from patients import views as patient_views
+from patients.models import Patient
+from protocols.errors import InputError
+
+FOLLOW_UP_ROLES = (*CLINICAL_WRITE_ROLES, "staff")
 
 
 @login_not_required
@@ -37,14 +48,198 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body)
 
 
-def home(request: HttpRequest):
+def home(request: HttpRequest) -> HttpResponse:
     """The nurse's start page: what needs doing today."""
-    from django.shortcuts import render
-
-    from monitoring import selectors
-
+    today = timezone.localdate()
     context = {
+        "today": today,
+        "overdue": selectors.overdue_items(user=request.user, today=today),
+        "due_soon": selectors.due_items(user=request.user, today=today, days=7),
         "recommendations": list(selectors.pending_recommendations(user=request.user)),
         "withheld": selectors.withheld_courses(user=request.user),
+        "follow_up_form": FollowUpForm(),
     }
     return render(request, "monitoring/worklist.html", context)
+
+
+def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
+    """'Test ordered' or 'patient contacted': snoozes an item (at most 7 days)."""
+    item = get_for_user_or_404(MonitoringItem.objects.with_patient(), request.user, pk=item_pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    require_role(request.user, item.clinic_id, *FOLLOW_UP_ROLES)
+    form = FollowUpForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            services.follow_up_record(item=item, user=request.user, kind=form.cleaned_data["kind"],
+                                      note=form.cleaned_data["note"], until=form.cleaned_data["until"])
+        except InputError as exc:
+            error = str(exc)
+    else:
+        error = " ".join(f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs)
+    item.refresh_from_db()
+    if request.htmx:
+        return render(request, "monitoring/_item_row.html",
+                      {"item": item, "today": timezone.localdate(), "error": error, "follow_up_form": FollowUpForm(),
+                       "just_saved": not error})
+    if error:
+        messages.error(request, error)
+    else:
+        messages.success(request, f"{item.requirement.label} for {item.course.patient.mrn}: follow-up recorded, "
+                                  f"snoozed until {item.snoozed_until:%d %b}.")
+    return redirect("home")
+
+
+def outbox(request: HttpRequest) -> HttpResponse:
+    """What was sent, when, to whom, and what failed: for clinic admins."""
+    clinics = [c for c in request.user.clinic_ids() if request.user.has_role(c, *ADMIN_ROLES)]
+    if not clinics:
+        require_role(request.user, -1, *ADMIN_ROLES)
+    digests = Digest.objects.filter(clinic_id__in=clinics).select_related("recipient", "clinic")[:300]
+    failed = Digest.objects.filter(clinic_id__in=clinics, status=Digest.Status.FAILED).count()
+    ticks = {h.name: h for h in Heartbeat.objects.filter(name__in=["monitoring_tick", "monitoring_full_sweep"])}
+    return render(request, "monitoring/outbox.html", {"digests": digests, "failed": failed, "ticks": ticks})
+
+
+def requirements(request: HttpRequest) -> HttpResponse:
+    """The monitoring plan of the user's clinics; clinic admins edit it."""
+    clinics = Clinic.objects.filter(pk__in=request.user.clinic_ids())
+    rows = []
+    for clinic in clinics:
+        reqs = Requirement.objects.for_clinic(clinic.pk)
+        rows.append({"clinic": clinic, "requirements": reqs, "settings": ClinicSettings.for_clinic(clinic.pk),
+                     "can_edit": request.user.has_role(clinic.pk, *ADMIN_ROLES)})
+    return render(request, "monitoring/requirements.html", {"rows": rows})
+
+
+def requirement_edit(request: HttpRequest, clinic_pk: int, requirement_pk: int) -> HttpResponse:
+    clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
+    requirement = get_for_user_or_404_requirement(clinic, requirement_pk)
+    form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(requirement))
+    if request.method == "POST" and form.is_valid():
+        with transaction.atomic():
+            own = requirement
+            if requirement.clinic_id is None:  # a default: the clinic gets its own copy
+                own, _ = Requirement.objects.get_or_create(
+                    clinic=clinic, drug=requirement.drug, code=requirement.code,
+                    defaults={"label": requirement.label, "analytes": requirement.analytes,
+                              "source": requirement.source + " — edited by the clinic", "label_interval": False},
+                )
+                for v in requirement.versions.all():
+                    RequirementVersion.objects.create(requirement=own, schedule=v.schedule, effective_from=v.effective_from,
+                                                      note=v.note)
+            own.label = form.cleaned_data["label"]
+            own.analytes = form.cleaned_data["analytes"]
+            own.save(update_fields=["label", "analytes"])
+            RequirementVersion.objects.create(requirement=own, schedule=form.schedule(), effective_from=timezone.localdate(),
+                                              note=form.cleaned_data["note"], created_by=request.user)
+        services.schedule_sweep_clinic(clinic_id=clinic.pk)
+        messages.success(request, f"{own.label}: new schedule in force from today; due dates recomputed.")
+        return redirect("requirements")
+    return render(request, "monitoring/requirement_form.html",
+                  {"form": form, "clinic": clinic, "requirement": requirement, "title": f"Edit {requirement.label}"})
+
+
+def get_for_user_or_404_requirement(clinic: Clinic, requirement_pk: int) -> Requirement:
+    from django.http import Http404
+
+    req = Requirement.objects.filter(pk=requirement_pk).prefetch_related("versions").first()
+    if req is None or req.clinic_id not in (None, clinic.pk):
+        raise Http404("Not found")
+    return req
+
+
+def requirement_create(request: HttpRequest, clinic_pk: int) -> HttpResponse:
+    clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
+    form = NewRequirementForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        code = form.cleaned_data["code"]
+        if Requirement.objects.filter(code=code).filter(clinic__isnull=True).exists() or \
+                Requirement.objects.filter(code=code, clinic=clinic).exists():
+            form.add_error("code", "This code is taken; edit that requirement instead.")
+        else:
+            with transaction.atomic():
+                req = Requirement.objects.create(clinic=clinic, code=code, label=form.cleaned_data["label"],
+                                                 analytes=form.cleaned_data["analytes"], source="Clinic policy",
+                                                 label_interval=False)
+                RequirementVersion.objects.create(requirement=req, schedule=form.schedule(),
+                                                  effective_from=timezone.localdate(), created_by=request.user,
+                                                  note=form.cleaned_data["note"])
+            services.schedule_sweep_clinic(clinic_id=clinic.pk)
+            messages.success(request, f"{req.label} added to the monitoring plan of {clinic}.")
+            return redirect("requirements")
+    return render(request, "monitoring/requirement_form.html",
+                  {"form": form, "clinic": clinic, "title": f"New requirement for {clinic}"})
+
+
+def clinic_settings(request: HttpRequest, clinic_pk: int) -> HttpResponse:
+    clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
+    cfg = ClinicSettings.for_clinic(clinic.pk)
+    form = ClinicSettingsForm(request.POST or None, instance=cfg)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        services.schedule_sweep_clinic(clinic_id=clinic.pk)
+        messages.success(request, "Settings saved; due dates recomputed.")
+        return redirect("requirements")
+    return render(request, "monitoring/requirement_form.html",
+                  {"form": form, "clinic": clinic, "title": f"Reminder settings of {clinic}"})
+
+
+def preferences(request: HttpRequest) -> HttpResponse:
+    pref = getattr(request.user, "notification_preference", None)
+    enabled = pref.digests_enabled if pref else True
+    if request.method == "POST":
+        enabled = request.POST.get("digests_enabled") == "on"
+        services.preference_set(user=request.user, digests_enabled=enabled)
+        messages.success(request, "Email preferences saved.")
+        return redirect("preferences")
+    return render(request, "monitoring/preferences.html", {"enabled": enabled, "via_link": False})
+
+
+@login_not_required
+@never_cache
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    """From the link in every digest: a signed token, no sign-in needed, shows nothing
+    but the switch."""
+    user = services.user_from_unsubscribe_token(token)
+    if user is None:
+        return render(request, "monitoring/preferences.html", {"invalid": True}, status=404)
+    if request.method == "POST":
+        enabled = request.POST.get("digests_enabled") == "on"
+        services.preference_set(user=user, digests_enabled=enabled)
+        return render(request, "monitoring/preferences.html", {"enabled": enabled, "via_link": True, "saved": True})
+    pref = getattr(user, "notification_preference", None)
+    return render(request, "monitoring/preferences.html",
+                  {"enabled": pref.digests_enabled if pref else True, "via_link": True})
+
+
+def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """Record a monitoring test done outside the lab panels (e.g. brain imaging)."""
+    patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
+    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    form = MonitoringRecordForm(request.POST or None, requirements=Requirement.objects.for_clinic(patient.clinic_id))
+    if request.method == "POST" and form.is_valid():
+        record = form.save(commit=False)
+        record.patient, record.recorded_by = patient, request.user
+        record.save()
+        services.patient_schedule_recompute(patient_id=patient.pk)
+        messages.success(request, "Test recorded; due dates updated.")
+        return redirect("patient_detail", patient_pk=patient.pk)
+    return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Record a monitoring test"})
+
+
+def _patient_monitoring(request, patient, context) -> dict:
+    """The patient page's monitoring section (registered with patients.views)."""
+    today = timezone.localdate()
+    items = list(MonitoringItem.objects.filter(course__patient=patient).select_related("requirement")
+                 .order_by("due_date", "requirement__code"))
+    cfg_soon = ClinicSettings.for_clinic(patient.clinic_id).due_soon_days
+    for item in items:
+        item.status = item.status_on(today, cfg_soon)
+    records = list(MonitoringRecord.objects.filter(patient=patient)[:5])
+    return {"monitoring_items": items, "monitoring_records": records, "today": today,
+            "patient_sections_side": [*context.get("patient_sections_side", []), "monitoring/_patient_status.html"]}
+
+
+patient_views.PATIENT_PAGE_EXTRAS.append(_patient_monitoring)

@@ -13,6 +13,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -259,6 +260,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     # Every minute: proves that beat and a worker are alive (shown on /health/).
     "heartbeat": {"task": "monitoring.tasks.heartbeat", "schedule": env.float("HEARTBEAT_INTERVAL_SECONDS", default=60.0)},
+    # Every 5 minutes: dirty patients, newly overdue items, digests of clinics whose local
+    # digest time has come (each clinic once a day), lost sends requeued.
+    "monitoring-tick": {"task": "monitoring.tasks.monitoring_tick",
+                        "schedule": env.float("MONITORING_TICK_SECONDS", default=300.0)},
+    # 00:15 UTC daily: recompute every patient's due dates (phases move with time).
+    "monitoring-full-sweep": {"task": "monitoring.tasks.monitoring_full_sweep", "schedule": crontab(hour=0, minute=15)},
 }
 
 # --- Logging ----------------------------------------------------------------------------

@@ -17,6 +17,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Clinic, Membership, Role, User
+from monitoring.models import Requirement, RequirementVersion
+from monitoring.services import schedule_sweep
 from patients import services
 from patients.models import ClinicalEvent, Patient, ReferenceRange
 from patients.recommendations import recommendation_accept
@@ -81,12 +83,25 @@ class Command(BaseCommand):
                 with transaction.atomic():
                     self._patient(clinic, users[code], mrn, i + clinic_index * 7, scenario, days, today, rng)
                 created += 1
+        self._clinic_policy(clinics["north"], users["north"][Role.ADMIN])
+        swept = schedule_sweep(full=True)
+        self.stdout.write(f"Monitoring due dates computed for {swept} patients.")
         self.stdout.write(self.style.SUCCESS(f"Demo cohort ready ({created} patients added, {Patient.objects.count()} in all)."))
         self.stdout.write(f"Demo sign-ins (password for all: {DEMO_PASSWORD}):")
         for username, *_ in USERS:
             u = User.objects.get(username=username)
             roles = ", ".join(f"{m.get_role_display()} at {m.clinic.code}" for m in u.memberships.select_related("clinic"))
             self.stdout.write(f"  {username:<18} {roles}")
+
+    def _clinic_policy(self, clinic, admin):
+        """North sets vitals monthly (clinic policy: the label gives no interval, §4.4)."""
+        if Requirement.objects.filter(clinic=clinic, code="vitals").exists():
+            return
+        default = Requirement.objects.get(clinic__isnull=True, code="vitals")
+        own = Requirement.objects.create(clinic=clinic, code="vitals", label=default.label, analytes=default.analytes,
+                                         source=default.source + " — North: monthly", label_interval=False)
+        RequirementVersion.objects.create(requirement=own, schedule={"phases": [{"months": None, "every_months": 1}]},
+                                          effective_from=date(2000, 1, 1), created_by=admin, note="Clinic policy")
 
     # --- people ------------------------------------------------------------------------
 
@@ -222,13 +237,15 @@ class Command(BaseCommand):
         ]
         if full or cpk:
             entries.append(services.LabEntry("cpk", str(rng.randint(60, 165))))
+        entries += [  # vitals at every visit
+            services.LabEntry("heart_rate", str(rng.randint(62, 88))),
+            services.LabEntry("systolic_bp", str(rng.randint(110, 140))),
+            services.LabEntry("diastolic_bp", str(rng.randint(65, 88))),
+        ]
         if full:
             entries += [
                 services.LabEntry("creatinine", f"{rng.uniform(0.6, 1.05):.2f}"),
                 services.LabEntry("hemoglobin", f"{rng.uniform(11.5, 14.5):.1f}"),
-                services.LabEntry("heart_rate", str(rng.randint(62, 88))),
-                services.LabEntry("systolic_bp", str(rng.randint(110, 140))),
-                services.LabEntry("diastolic_bp", str(rng.randint(65, 88))),
             ]
         return services.lab_panel_record(patient=patient, collected_at=when, entries=entries, entered_by=nurse,
                                          is_baseline=baseline, now=when)

@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django import forms
+from django.utils import timezone
+
+from monitoring.models import ClinicSettings, FollowUp, MonitoringRecord, Requirement
+
+DATE = forms.DateInput(attrs={"type": "date"})
+
+
+class FollowUpForm(forms.Form):
+    kind = forms.ChoiceField(choices=FollowUp.Kind.choices)
+    note = forms.CharField(max_length=300, label="Why")
+    until = forms.DateField(widget=DATE, label="Snooze until")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["until"].initial = timezone.localdate() + timedelta(days=3)
+
+
+UNIT_CHOICES = [("days", "days"), ("months", "months")]
+
+
+class ScheduleForm(forms.Form):
+    """A schedule in plain words: every N days/months for the first M months, then every
+    N days/months (or nothing more). Empty 'every' fields: not scheduled."""
+
+    label = forms.CharField(max_length=120)
+    analytes = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple,
+                                         help_text="Results that satisfy it when all are collected the same day.")
+    first_every = forms.IntegerField(min_value=1, max_value=365, required=False, label="Every")
+    first_unit = forms.ChoiceField(choices=UNIT_CHOICES, initial="days", label="Unit")
+    first_months = forms.IntegerField(min_value=1, max_value=120, required=False,
+                                      label="For the first … months (empty: throughout)")
+    then_every = forms.IntegerField(min_value=1, max_value=365, required=False, label="Then every")
+    then_unit = forms.ChoiceField(choices=UNIT_CHOICES, initial="months", label="Unit")
+    note = forms.CharField(max_length=200, required=False, label="Reason for the change")
+
+    def __init__(self, *args, **kwargs):
+        from protocols.analytes import ANALYTES
+
+        super().__init__(*args, **kwargs)
+        self.fields["analytes"].choices = [(a.code, a.label) for a in ANALYTES.values()]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("then_every") and not data.get("first_months"):
+            self.add_error("first_months", "Say how long the first phase lasts before the 'then' phase starts.")
+        if data.get("first_months") and not data.get("first_every"):
+            self.add_error("first_every", "Say how often in the first phase.")
+        return data
+
+    def schedule(self) -> dict:
+        d = self.cleaned_data
+        phases = []
+        if d.get("first_every"):
+            key = "every_days" if d["first_unit"] == "days" else "every_months"
+            phases.append({"months": d.get("first_months"), key: d["first_every"]})
+            if d.get("first_months") and d.get("then_every"):
+                key = "every_days" if d["then_unit"] == "days" else "every_months"
+                phases.append({"months": None, key: d["then_every"]})
+        return {"phases": phases}
+
+    @staticmethod
+    def initial_for(requirement: Requirement) -> dict:
+        version = requirement.versions.order_by("-effective_from", "-pk").first()
+        phases = (version.schedule if version else {}).get("phases", [])
+        initial = {"label": requirement.label, "analytes": requirement.analytes}
+        if phases:
+            p = phases[0]
+            initial.update(first_every=p.get("every_days") or p.get("every_months"),
+                           first_unit="days" if p.get("every_days") else "months", first_months=p.get("months"))
+        if len(phases) > 1:
+            p = phases[1]
+            initial.update(then_every=p.get("every_days") or p.get("every_months"),
+                           then_unit="days" if p.get("every_days") else "months")
+        return initial
+
+
+class NewRequirementForm(ScheduleForm):
+    code = forms.SlugField(max_length=40, help_text="Short code, e.g. ecg")
+
+
+class ClinicSettingsForm(forms.ModelForm):
+    class Meta:
+        model = ClinicSettings
+        fields = ["due_soon_days", "grace_days", "escalation_days", "digest_time", "digest_counts_only"]
+        widgets = {"digest_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
+
+
+class MonitoringRecordForm(forms.ModelForm):
+    class Meta:
+        model = MonitoringRecord
+        fields = ["requirement_code", "performed_on", "note"]
+        widgets = {"performed_on": DATE}
+
+    def __init__(self, *args, requirements, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["requirement_code"] = forms.ChoiceField(choices=[(r.code, r.label) for r in requirements], label="Test")
+
+    def clean_performed_on(self):
+        value = self.cleaned_data["performed_on"]
+        if value > timezone.localdate():
+            raise forms.ValidationError("This date is in the future.")
+        return value
