@@ -16,6 +16,21 @@ CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 ARTIFACTS = Path(__file__).parent / "test-artifacts"
 
 
+@pytest.fixture(autouse=True)
+def _default_requirements(request):
+    """Transactional tests flush the database, data migrations included: put the default
+    monitoring requirements back for every test that uses the database."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if not marker and not names & {"db", "transactional_db"}:
+        return
+    transactional = "transactional_db" in names or "live_server" in names or (marker and marker.kwargs.get("transaction"))
+    request.getfixturevalue("transactional_db" if transactional else "db")
+    from monitoring.services import requirements_ensure_defaults
+
+    requirements_ensure_defaults()
+
+
 @pytest.fixture
 def clinic_a(db):
     from accounts.models import Clinic

@@ -6,5 +6,7 @@ class MonitoringConfig(AppConfig):
     verbose_name = "Monitoring and reminders"
 
     def ready(self) -> None:
-        from monitoring import signals  # noqa: F401 - connects the receivers
-        from monitoring import views  # noqa: F401 - registers the patient page section
+        from monitoring import (
+            signals,  # noqa: F401 - connects the receivers
+            views,  # noqa: F401 - registers the patient page section
+        )

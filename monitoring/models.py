@@ -52,6 +52,11 @@ class ClinicSettings(models.Model):
 
     @classmethod
     def for_clinic(cls, clinic_id: int) -> ClinicSettings:
+        """For reading: the clinic's row, or the defaults (unsaved) when it has none."""
+        return cls.objects.filter(clinic_id=clinic_id).first() or cls(clinic_id=clinic_id)
+
+    @classmethod
+    def ensure(cls, clinic_id: int) -> ClinicSettings:
         return cls.objects.get_or_create(clinic_id=clinic_id)[0]
 
 
@@ -98,11 +103,10 @@ class Requirement(models.Model):
     def version_on(self, day: date) -> RequirementVersion | None:
         """The schedule in force on `day` (versions are prefetched in date order)."""
         chosen = None
-        versions = sorted(self.versions.all(), key=lambda v: (v.effective_from, v.pk))
-        for v in versions:
+        for v in sorted(self.versions.all(), key=lambda v: (v.effective_from, v.pk)):
             if v.effective_from <= day:
                 chosen = v
-        return chosen or (versions[0] if versions else None)
+        return chosen
 
 
 class RequirementVersion(models.Model):
@@ -172,7 +176,8 @@ class MonitoringItem(models.Model):
     """One requirement for one patient on treatment, with its next due date."""
 
     course = models.ForeignKey("patients.TreatmentCourse", on_delete=models.CASCADE, related_name="monitoring_items")
-    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+")
+    # No index of its own: (clinic, overdue_from) and (clinic, due_date) lead with it.
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+", db_index=False)
     requirement = models.ForeignKey(Requirement, on_delete=models.CASCADE, related_name="items")
     due_date = models.DateField(null=True, blank=True)
     overdue_from = models.DateField(null=True, blank=True, help_text="First day it counts as overdue (grace and snooze applied).")

@@ -52,6 +52,24 @@ def heartbeat_record(*, name: str, now: datetime) -> Heartbeat:
     return Heartbeat.objects.get(name=name)
 
 
+def requirements_ensure_defaults() -> int:
+    """Create the default requirements (reference §5) where missing; the data migration
+    does the same at install time. Returns how many were created."""
+    from monitoring.models import RequirementVersion
+
+    created = 0
+    for d in rules.DEFAULT_REQUIREMENTS:
+        req, made = Requirement.objects.get_or_create(
+            clinic=None, drug="alectinib", code=d.code,
+            defaults={"label": d.label, "analytes": list(d.analytes), "source": d.source, "label_interval": d.label_interval},
+        )
+        if made:
+            RequirementVersion.objects.create(requirement=req, schedule=d.schedule.as_dict(),
+                                              effective_from=date(2000, 1, 1), note="Default from the clinical reference")
+            created += 1
+    return created
+
+
 def clinic_today(clinic: Clinic, now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(clinic.timezone)).date()
 
@@ -83,6 +101,19 @@ def _test_days(course: TreatmentCourse, requirements: list[Requirement]) -> dict
     return out
 
 
+def _schedule_in_force(req: Requirement, day: date, today: date) -> tuple[rules.Schedule, date]:
+    """The schedule in force on `day` (the last test, or the course start). Where the
+    requirement had no schedule then and has one now (a clinic introduced it later), the
+    current one applies from the date it took effect: nobody is overdue retroactively."""
+    version = req.version_on(day)
+    if version is not None and version.effective_from <= day and version.parsed.phases:
+        return version.parsed, day
+    current = req.version_on(today)
+    if current is not None and current.parsed.phases:
+        return current.parsed, max(day, current.effective_from)
+    return rules.Schedule(), day
+
+
 def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = None) -> list[MonitoringItem]:
     """Store the next due date of every requirement for one course (reference §5)."""
     clinic_id = course.patient.clinic_id
@@ -100,9 +131,10 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
     items = []
     for req in requirements:
         last = days[req.code][-1] if days[req.code] else None
-        version = req.version_on(last or course.start_date)
-        schedule = version.parsed if version else rules.Schedule()
-        result = rules.evaluate(schedule, start=course.start_date, last=last, today=today,
+        day = last or course.start_date
+        schedule, base = _schedule_in_force(req, day, today)
+        anchor = last if base == day else base  # a schedule introduced later counts from its start
+        result = rules.evaluate(schedule, start=course.start_date, last=anchor, today=today,
                                 grace_days=cfg.grace_days, due_soon_days=cfg.due_soon_days)
         item = existing.get(req.pk) or MonitoringItem(course=course, clinic_id=clinic_id, requirement=req)
         if item.last_done != last:
@@ -205,7 +237,7 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
     summary = {"clinics": 0, "digests": 0, "escalations": 0, "skipped": 0}
     created: list[int] = []
     for clinic in Clinic.objects.all():
-        cfg = ClinicSettings.for_clinic(clinic.pk)
+        cfg = ClinicSettings.ensure(clinic.pk)
         local = now.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
         today = local.date()
         if local.time() < cfg.digest_time or cfg.last_digest_date == today:

@@ -13,7 +13,15 @@ from accounts.access import ADMIN_ROLES, CLINICAL_WRITE_ROLES, clinic_for_user_o
 from accounts.models import Clinic
 from monitoring import selectors, services
 from monitoring.forms import ClinicSettingsForm, FollowUpForm, MonitoringRecordForm, NewRequirementForm, ScheduleForm
-from monitoring.models import ClinicSettings, Digest, Heartbeat, MonitoringItem, MonitoringRecord, Requirement, RequirementVersion
+from monitoring.models import (
+    ClinicSettings,
+    Digest,
+    Heartbeat,
+    MonitoringItem,
+    MonitoringRecord,
+    Requirement,
+    RequirementVersion,
+)
 from patients import views as patient_views
 from patients.models import Patient
 from protocols.errors import InputError
@@ -175,7 +183,7 @@ def requirement_create(request: HttpRequest, clinic_pk: int) -> HttpResponse:
 
 def clinic_settings(request: HttpRequest, clinic_pk: int) -> HttpResponse:
     clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
-    cfg = ClinicSettings.for_clinic(clinic.pk)
+    cfg = ClinicSettings.ensure(clinic.pk)
     form = ClinicSettingsForm(request.POST or None, instance=cfg)
     if request.method == "POST" and form.is_valid():
         form.save()

@@ -16,7 +16,7 @@ from patients.tests.factories import clinic_ranges, started_patient
 pytestmark = pytest.mark.django_db
 
 # Reachable without signing in.
-PUBLIC = {"login", "health"}
+PUBLIC = {"login", "health", "unsubscribe"}  # unsubscribe: a signed token is the credential
 # Not clinic data: sign-out, and Django admin (scoped by its own tests below).
 NOT_SCOPED = {"logout"}
 
@@ -45,11 +45,20 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     patient = started_patient(clinic_b, outsider_prescriber)
     lab_panel_record(patient=patient, collected_at=timezone.now(), entries=[LabEntry("alt", "300")], entered_by=outsider)
     rec = Recommendation.objects.get(course__patient=patient)
-    return {"patient_pk": patient.pk, "recommendation_pk": rec.pk}
+    from monitoring.models import MonitoringItem, Requirement
+    from monitoring.services import patient_schedule_recompute, unsubscribe_token
+
+    patient_schedule_recompute(patient_id=patient.pk)  # on_commit hooks do not run in these tests
+
+    own = Requirement.objects.create(clinic=clinic_b, code="ecg", label="ECG", source="Clinic policy")
+    item = MonitoringItem.objects.filter(course__patient=patient).first()
+    assert item is not None
+    return {"patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
+            "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider)}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
-KNOWN_KWARGS = {"patient_pk", "recommendation_pk"}
+KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token"}
 
 
 def test_every_url_keyword_is_known():
@@ -85,7 +94,7 @@ def test_clinic_a_user_gets_404_for_every_clinic_b_object(client, clinic_b_objec
     client.force_login(all_roles_in_a)
     checked = 0
     for name, _, kws in app_patterns():
-        if not kws:
+        if not kws or name in PUBLIC:
             continue
         url = reverse(name, kwargs={k: clinic_b_objects[k] for k in kws})
         for method in ("get", "post"):
