@@ -294,10 +294,11 @@ def _enqueue_sends(digest_ids: list[int]) -> None:
     transaction.on_commit(enqueue)
 
 
-def digests_requeue(*, now: datetime, older_than: timedelta = timedelta(minutes=10)) -> int:
+def digests_requeue(*, now: datetime, older_than: timedelta | None = None) -> int:
     """Pending rows whose task was lost (broker restarted, worker killed), and rows left
     'sending' past their lease, go back on the queue. Sending is claimed, so a duplicate
     task finds nothing to do."""
+    older_than = older_than or timedelta(seconds=2 * settings.DIGEST_LEASE_SECONDS)
     stale = Digest.objects.filter(
         Q(status=Digest.Status.PENDING, created_at__lt=now - older_than)
         | Q(status=Digest.Status.SENDING, lease_until__lt=now)
@@ -356,7 +357,8 @@ def digest_send(*, digest_id: int, now: datetime | None = None) -> str:
     now = now or timezone.now()
     claimed = Digest.objects.filter(
         Q(status=Digest.Status.PENDING) | Q(status=Digest.Status.SENDING, lease_until__lt=now), pk=digest_id,
-    ).update(status=Digest.Status.SENDING, lease_until=now + timedelta(minutes=5), attempts=F("attempts") + 1)
+    ).update(status=Digest.Status.SENDING, lease_until=now + timedelta(seconds=settings.DIGEST_LEASE_SECONDS),
+             attempts=F("attempts") + 1)
     if claimed != 1:
         return "not claimed"  # sent, failed, or being sent by another worker
     digest = Digest.objects.select_related("recipient", "clinic").get(pk=digest_id)

@@ -278,6 +278,10 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# How long a worker holds a claimed email before another may take it over (a worker that
+# died mid-send leaves its claim; the monitoring tick requeues it after this).
+DIGEST_LEASE_SECONDS = env.int("DIGEST_LEASE_SECONDS", default=300)
+
 # Heartbeat older than this makes /health/ report the scheduler as stale.
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=300)
 

@@ -88,3 +88,49 @@ def test_beat_task_sends_the_digest_once_through_worker_redis_and_smtp(celery_wo
     time.sleep(2)
     assert len(smtp_sink.messages) == 1
     assert Digest.objects.count() == 1
+
+
+@pytest.fixture
+def black_hole():
+    """An SMTP 'server' that accepts connections and never says a word (reliability.md F7)."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield server.getsockname()[1]
+    server.close()
+
+
+def test_worker_killed_mid_send_loses_nothing(celery_worker_process, smtp_sink, black_hole, clinic_a, prescriber):
+    """kill -9 the worker while it is stuck sending: the claimed row outlives it, the next
+    tick requeues it after the lease, and a new worker delivers exactly one copy."""
+    from config.celery import app
+
+    clinic_a.timezone = "UTC"
+    clinic_a.save()
+    ClinicSettings.objects.create(clinic=clinic_a, digest_time=dtime(0, 0), escalation_days=365)
+    clinic_ranges(clinic_a)
+    patient = PatientFactory(clinic=clinic_a, mrn="KILL-1")
+    course_start(patient=patient, start_date=timezone.localdate() - timedelta(days=40), ordered_by=prescriber,
+                 recorded_by=prescriber)
+    patient_schedule_recompute(patient_id=patient.pk)
+    staff = User.objects.create_user("kill.staff", email="staff@clinic.example", password="x-test-password-123")
+    Membership.objects.create(user=staff, clinic=clinic_a, role="staff")
+    task_name = settings.CELERY_BEAT_SCHEDULE["monitoring-tick"]["task"]
+
+    stuck = celery_worker_process.start(EMAIL_URL=f"smtp://127.0.0.1:{black_hole}", EMAIL_TIMEOUT="60",
+                                        DIGEST_LEASE_SECONDS="3")
+    app.send_task(task_name)
+    assert wait_for(lambda: Digest.objects.filter(status="sending").exists()), celery_worker_process.log.read_text()[-3000:]
+    stuck.kill()  # SIGKILL: no warm shutdown, no ack, no cleanup
+    stuck.wait(timeout=10)
+    assert Digest.objects.get().status == "sending"
+
+    celery_worker_process.start(EMAIL_URL=f"smtp://127.0.0.1:{smtp_sink.port}", DIGEST_LEASE_SECONDS="3")
+    time.sleep(3.5)  # the dead worker's lease runs out
+    app.send_task(task_name)  # the next beat tick requeues the abandoned row
+    assert wait_for(lambda: len(smtp_sink.messages) >= 1), celery_worker_process.log.read_text()[-3000:]
+    assert wait_for(lambda: Digest.objects.get().status == "sent")
+    time.sleep(2)
+    assert len(smtp_sink.messages) == 1
+    digest = Digest.objects.get()
+    assert digest.attempts == 2

@@ -319,3 +319,11 @@ def test_any_case_gives_a_valid_recommendation_and_never_a_higher_dose(data):
             assert dose < data["dose_mg_bid"]
     if out["action"] == "continue":
         assert out["resume_dose_mg_bid"] is None
+
+
+def test_the_rules_import_no_django():
+    """The engine and the schedule rules are pure Python (issue: no database, no models)."""
+    code = ("import sys; import protocols.engine, protocols.ctcae, protocols.dosing, monitoring.rules; "
+            "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'django'); print(bad); sys.exit(1 if bad else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
