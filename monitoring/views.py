@@ -124,6 +124,10 @@ def requirements(request: HttpRequest) -> HttpResponse:
 def requirement_edit(request: HttpRequest, clinic_pk: int, requirement_pk: int) -> HttpResponse:
     clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
     requirement = get_for_user_or_404_requirement(clinic, requirement_pk)
+    if requirement.clinic_id is None:
+        own = Requirement.objects.filter(clinic=clinic, code=requirement.code).first()
+        if own is not None:  # the clinic already replaced this default: edit its own
+            return redirect("requirement_edit", clinic_pk=clinic.pk, requirement_pk=own.pk)
     form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(requirement))
     if request.method == "POST" and form.is_valid():
         with transaction.atomic():
