@@ -8,13 +8,12 @@ Bad input exits 2 with a one-line message on stderr."""
 
 from __future__ import annotations
 
-import json
-import sys
 from datetime import date
 
 from django.core.management.base import BaseCommand
 
 from monitoring.rules import DEFAULT_REQUIREMENTS, evaluate
+from protocols.cli import run_json_command
 from protocols.errors import InputError
 
 KEYS = {"treatment_start", "today", "grace_days", "due_soon_days", "last_tests"}
@@ -71,18 +70,4 @@ class Command(BaseCommand):
         parser.add_argument("case", help="path to the case JSON, or - for standard input")
 
     def handle(self, *args, **options):
-        try:
-            if options["case"] == "-":
-                text = sys.stdin.read()
-            else:
-                with open(options["case"], encoding="utf-8") as fh:
-                    text = fh.read()
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-            report = due_report(data)
-        except (InputError, OSError) as exc:
-            sys.stderr.write(f"monitoring_due: {str(exc).splitlines()[0]}\n")
-            sys.exit(2)
-        self.stdout.write(json.dumps(report, indent=2, ensure_ascii=False))
+        run_json_command(self, "monitoring_due", options["case"], due_report)

@@ -5,13 +5,10 @@ one-line message on stderr. See protocols.engine.case_from_json for the input ke
 
 from __future__ import annotations
 
-import json
-import sys
-
 from django.core.management.base import BaseCommand
 
+from protocols.cli import run_json_command
 from protocols.engine import assess, case_from_json
-from protocols.errors import InputError
 
 
 class Command(BaseCommand):
@@ -21,18 +18,5 @@ class Command(BaseCommand):
         parser.add_argument("case", help="path to the case JSON, or - for standard input")
 
     def handle(self, *args, **options):
-        try:
-            if options["case"] == "-":
-                text = sys.stdin.read()
-            else:
-                with open(options["case"], encoding="utf-8") as fh:
-                    text = fh.read()
-            try:
-                data = json.loads(text, parse_float=str, parse_int=lambda s: int(s))
-            except json.JSONDecodeError as exc:
-                raise InputError(f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from None
-            result = assess(case_from_json(data))
-        except (InputError, OSError) as exc:
-            sys.stderr.write(f"assess: {str(exc).splitlines()[0]}\n")
-            sys.exit(2)
-        self.stdout.write(json.dumps(result, indent=2, ensure_ascii=False))
+        # Numbers stay exact: floats are parsed as strings and become Decimals (reference §4, A7).
+        run_json_command(self, "assess", options["case"], lambda data: assess(case_from_json(data)), parse_float=str)
