@@ -56,6 +56,10 @@ def patient_page(patient: Patient) -> dict:
     labs = list(LabResult.objects.filter(patient=patient).select_related("entered_by").order_by("-collected_at", "analyte"))
     clinical_events = list(patient.events.select_related("recorded_by"))
     panels = lab_panels(labs)
+    from patients.trends import trend_series
+
+    events_all = sorted((e for c in courses for e in c.dose_events.all()), key=lambda e: (e.effective_date, e.pk))
+    charts = trend_series(labs, events_all)
     open_course = next((c for c in courses if c.end_date is None), courses[0] if courses else None)
     return {
         "courses": courses,
@@ -63,6 +67,8 @@ def patient_page(patient: Patient) -> dict:
         "course": open_course,
         "labs": labs,
         "lab_columns": panels["columns"],
+        "charts": charts,
+        "chart_data": [{k: v for k, v in c.items() if k != "table"} for c in charts],
         "lab_rows": panels["rows"],
         "clinical_events": clinical_events,
     }

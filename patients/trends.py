@@ -1,0 +1,99 @@
+"""Series for the patient page's trend charts, built in Python so they are unit-tested
+without a browser (ecosystem.md: keep unit normalisation, grade bands and dose markers
+out of JavaScript). Liver values are drawn as multiples of the ULN with lines at 1×, 3×
+and 5× (the thresholds of reference §4.1 and §8.1); the trough level with its 435 ng/mL
+research target (§10); the dose state as bands on the same time axis.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from protocols.analytes import ANALYTES, CMIN_TARGET_NG_ML
+
+FAMILIES: list[dict[str, Any]] = [
+    {"id": "liver", "title": "Liver: ALT, AST, total bilirubin (× ULN)", "analytes": ["alt", "ast", "total_bilirubin"],
+     "x_uln": True, "unit": "× ULN", "lines": [(1, "ULN"), (3, "3× ULN"), (5, "5× ULN")], "source": "reference §4.1, §8.1"},
+    {"id": "cpk", "title": "CPK (× ULN)", "analytes": ["cpk"], "x_uln": True, "unit": "× ULN",
+     "lines": [(1, "ULN"), (5, "5× ULN"), (10, "10× ULN")], "source": "reference §4.5, §8.3"},
+    {"id": "kidney", "title": "Creatinine (× ULN)", "analytes": ["creatinine"], "x_uln": True, "unit": "× ULN",
+     "lines": [(1, "ULN"), (1.5, "1.5× ULN"), (3, "3× ULN")], "source": "reference §4.3, §8.2"},
+    {"id": "heart", "title": "Heart rate and blood pressure", "analytes": ["heart_rate", "systolic_bp", "diastolic_bp"],
+     "x_uln": False, "unit": "beats/min · mmHg", "lines": [(60, "60 bpm")], "source": "reference §4.4"},
+    {"id": "tdm", "title": "Alectinib trough (Cmin)", "analytes": ["alectinib_cmin"], "x_uln": False, "unit": "ng/mL",
+     "lines": [(float(CMIN_TARGET_NG_ML), "435 ng/mL target (research, not the label)")], "source": "reference §10"},
+]
+
+DOSE_COLOURS = {"600": "rgba(25,135,84,0.10)", "450": "rgba(13,110,253,0.12)", "300": "rgba(111,66,193,0.14)",
+                "withheld": "rgba(253,126,20,0.22)", "discontinued": "rgba(220,53,69,0.22)",
+                "desensitization": "rgba(32,201,151,0.2)"}
+
+
+def _ms(when: datetime | date) -> int:
+    if not isinstance(when, datetime):
+        when = timezone.make_aware(datetime.combine(when, time(12)))
+    return int(when.timestamp() * 1000)
+
+
+def dose_bands(events: list, *, until: date) -> list[dict[str, Any]]:
+    """Consecutive dose states as [start, end) bands, from the dose change events."""
+    bands: list[dict[str, Any]] = []
+    for i, e in enumerate(events):
+        end = events[i + 1].effective_date if i + 1 < len(events) else until
+        if e.to_state == "on_drug":
+            key, label = str(e.to_dose_mg_bid), f"{e.to_dose_mg_bid} mg BID"
+        else:
+            key, label = e.to_state, e.to_state.replace("_", " ")
+        if bands and bands[-1]["key"] == key:
+            bands[-1]["to"] = _ms(end)
+            continue
+        bands.append({"key": key, "label": label, "from": _ms(e.effective_date), "to": _ms(end),
+                      "color": DOSE_COLOURS.get(key, "rgba(108,117,125,0.15)")})
+        if e.to_state == "discontinued":
+            break
+    return bands
+
+
+def _y(lab, x_uln: bool) -> float | None:
+    if x_uln:
+        if lab.uln in (None, Decimal(0)):
+            return None
+        return float(lab.value / lab.uln)
+    return float(lab.value)
+
+
+def trend_series(labs: list, events: list, *, today: date | None = None) -> list[dict[str, Any]]:
+    """One chart per analyte family that has data, each with its datasets, threshold
+    lines, the dose bands, and the rows of its accessible table."""
+    today = today or timezone.localdate()
+    bands = dose_bands(events, until=today)
+    ordered = sorted((lab for lab in labs if not lab.is_baseline), key=lambda lab: lab.collected_at)
+    charts = []
+    for family in FAMILIES:
+        datasets, table = [], []
+        for code in family["analytes"]:
+            points = []
+            for lab in ordered:
+                if lab.analyte != code:
+                    continue
+                y = _y(lab, family["x_uln"])
+                if y is None:
+                    continue
+                points.append({"x": _ms(lab.collected_at), "y": round(y, 3)})
+                table.append({"when": timezone.localtime(lab.collected_at), "analyte": ANALYTES[code].label,
+                              "value": lab.value, "unit": lab.unit, "x_uln": lab.x_uln, "grade": lab.grade})
+            if points:
+                datasets.append({"label": ANALYTES[code].label, "data": points})
+        if not datasets:
+            continue
+        table.sort(key=lambda r: r["when"])
+        charts.append({
+            "id": family["id"], "title": family["title"], "unit": family["unit"], "source": family["source"],
+            "datasets": datasets, "lines": [{"y": y, "label": label} for y, label in family["lines"]],
+            "bands": bands, "table": table,
+        })
+    return charts
