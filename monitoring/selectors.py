@@ -70,3 +70,42 @@ def due_items(*, user: User, today, days: int = 7, clinic_id: int | None = None,
     for item in items:
         item.status, item.days_late = item.status_on(today), item.days_overdue(today)
     return items
+
+
+def recent_high_grades(*, user: User, since, clinic_id: int | None = None):
+    """Results of CTCAE grade 3 or more collected since `since`, newest first."""
+    qs = LabResult.objects.for_user(user).filter(grade__gte=3, collected_at__gte=since, patient__archived_at__isnull=True)
+    if clinic_id:
+        qs = qs.filter(patient__clinic_id=clinic_id)
+    return list(qs.select_related("patient").order_by("-collected_at")[:200])
+
+
+def worklist(*, user: User, today, clinic_id: int | None = None, requirement: str | None = None,
+             nurse_id: int | None = None, mrn: str = "") -> dict:
+    """Every section of the worklist, filtered the same way, in a fixed number of queries."""
+    from datetime import datetime, time, timedelta
+
+    from django.utils import timezone
+
+    def keep(patient) -> bool:
+        if nurse_id and patient.primary_nurse_id != nurse_id:
+            return False
+        return not (mrn and mrn.lower() not in patient.mrn.lower())
+
+    since = timezone.make_aware(datetime.combine(today - timedelta(days=14), time.min))
+    sections = {
+        "overdue": [i for i in overdue_items(user=user, today=today, clinic_id=clinic_id, requirement=requirement)
+                    if keep(i.course.patient)],
+        "due_soon": [i for i in due_items(user=user, today=today, days=7, clinic_id=clinic_id, requirement=requirement)
+                     if keep(i.course.patient)],
+        "recommendations": [r for r in pending_recommendations(user=user, clinic_id=clinic_id) if keep(r.course.patient)],
+        "withheld": [c for c in withheld_courses(user=user, clinic_id=clinic_id) if keep(c.patient)],
+        "high_grades": [lab for lab in recent_high_grades(user=user, since=since, clinic_id=clinic_id) if keep(lab.patient)],
+    }
+    for extra in WORKLIST_EXTRAS:
+        sections.update(extra(user=user, today=today, clinic_id=clinic_id, keep=keep))
+    return sections
+
+
+# Other features add worklist sections (desensitization plans): f(user, today, clinic_id, keep) -> dict.
+WORKLIST_EXTRAS: list = []

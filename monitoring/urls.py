@@ -4,6 +4,7 @@ from monitoring import views
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("cohort/", views.cohort, name="cohort"),
     path("monitoring/items/<int:item_pk>/follow-up/", views.follow_up, name="follow_up"),
     path("monitoring/outbox/", views.outbox, name="outbox"),
     path("monitoring/requirements/", views.requirements, name="requirements"),

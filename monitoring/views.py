@@ -56,18 +56,92 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body)
 
 
+def _worklist_filters(request: HttpRequest) -> dict:
+    """Clinic, requirement and nurse come from the query string (ids, not patient data);
+    an MRN is only ever posted, so it stays out of URLs and logs (ASVS 14.2.1)."""
+    def as_int(name):
+        try:
+            return int(request.GET.get(name) or 0) or None
+        except ValueError:
+            return None
+
+    clinic_id = as_int("clinic")
+    if clinic_id and clinic_id not in request.user.clinic_ids():
+        clinic_id = -1  # another clinic: shows nothing, reveals nothing
+    return {"clinic_id": clinic_id, "requirement": request.GET.get("requirement") or None,
+            "nurse_id": as_int("nurse"), "mrn": (request.POST.get("mrn") or "").strip()[:32]}
+
+
 def home(request: HttpRequest) -> HttpResponse:
-    """The nurse's start page: what needs doing today."""
+    """The nurse's start page: what needs doing today, filtered, exportable, printable."""
+    from accounts.models import User
+
     today = timezone.localdate()
+    filters = _worklist_filters(request)
+    sections = selectors.worklist(user=request.user, today=today, **filters)
+    if request.GET.get("export") == "csv":
+        return worklist_csv(sections, today)
+    clinic_ids = request.user.clinic_ids()
     context = {
-        "today": today,
-        "overdue": selectors.overdue_items(user=request.user, today=today),
-        "due_soon": selectors.due_items(user=request.user, today=today, days=7),
-        "recommendations": list(selectors.pending_recommendations(user=request.user)),
-        "withheld": selectors.withheld_courses(user=request.user),
-        "follow_up_form": FollowUpForm(),
+        "today": today, **sections, "filters": filters, "follow_up_form": FollowUpForm(),
+        "printing": request.GET.get("print") == "1",
+        "clinics": Clinic.objects.filter(pk__in=clinic_ids),
+        "requirement_choices": sorted({(r.code, r.label) for c in clinic_ids for r in Requirement.objects.for_clinic(c)}),
+        "nurses": User.objects.filter(memberships__clinic_id__in=clinic_ids, memberships__role="nurse").distinct(),
+        "query": request.GET.urlencode(),
     }
     return render(request, "monitoring/worklist.html", context)
+
+
+def _cell(value) -> str:
+    """CSV injection guard (reliability.md I6): free text that a spreadsheet would run as
+    a formula gets a leading quote; numbers are left as they are."""
+    text = "" if value is None else str(value)
+    if text and text[0] in "=+-@\t\r" and not _is_number(text):
+        return "'" + text
+    return text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def worklist_csv(sections: dict, today) -> HttpResponse:
+    import csv
+
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="worklist-{today:%Y-%m-%d}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["section", "mrn", "last_name", "first_name", "item", "date", "detail"])
+    for item in sections["overdue"] + sections["due_soon"]:
+        p = item.course.patient
+        section = "overdue" if item in sections["overdue"] else "due_soon"
+        writer.writerow([_cell(x) for x in (section, p.mrn, p.last_name, p.first_name, item.requirement.label,
+                                            item.due_date, f"{item.days_overdue(today)} days overdue" if section == "overdue" else "")])
+    for rec in sections["recommendations"]:
+        p = rec.course.patient
+        writer.writerow([_cell(x) for x in ("recommendation", p.mrn, p.last_name, p.first_name, rec.headline,
+                                            timezone.localtime(rec.created_at).date(), ", ".join(r["id"] for r in rec.output["rules"]))])
+    for course in sections["withheld"]:
+        p = course.patient
+        writer.writerow([_cell(x) for x in ("withheld", p.mrn, p.last_name, p.first_name,
+                                            f"resume at {course.resume_dose_mg_bid} mg BID", "",
+                                            "; ".join(c.get("text", "") for c in course.recovery_condition))])
+    for lab in sections["high_grades"]:
+        p = lab.patient
+        writer.writerow([_cell(x) for x in ("grade_3_or_more", p.mrn, p.last_name, p.first_name,
+                                            f"{lab.get_analyte_display()} {lab.value.normalize():f} {lab.unit}",
+                                            timezone.localtime(lab.collected_at).date(), f"grade {lab.grade}")])
+    for name, rows in sections.items():
+        if name in ("overdue", "due_soon", "recommendations", "withheld", "high_grades"):
+            continue
+        for row in rows:
+            writer.writerow([_cell(x) for x in (name, *row.csv_row())])
+    return response
 
 
 def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
@@ -255,3 +329,24 @@ def _patient_monitoring(request, patient, context) -> dict:
 
 
 patient_views.PATIENT_PAGE_EXTRAS.append(_patient_monitoring)
+
+
+def cohort(request: HttpRequest) -> HttpResponse:
+    """Cohort overview: dose levels now and over time, reductions, reasons, time on
+    treatment, monitoring on time; each chart with its numbers beside it."""
+    from monitoring.cohort import overview
+
+    filters = _worklist_filters(request)
+    data = overview(user=request.user, today=timezone.localdate(), clinic_id=filters["clinic_id"])
+    chart_data = {
+        "now": {"labels": [r["level"] for r in data["now"]], "values": [r["count"] for r in data["now"]]},
+        "over_time": {"labels": [r["month"] for r in data["over_time"]], "series": [
+            {"label": label, "values": [r[key] for r in data["over_time"]]}
+            for key, label in zip(data["level_keys"], data["levels"], strict=True)]},
+        "reductions": {"labels": [r["label"] for r in data["reductions"]], "values": [r["count"] for r in data["reductions"]]},
+        "reasons": {"labels": [f"{r['toxicity']} ({r['kind']})" for r in data["reasons"][:10]],
+                    "values": [r["count"] for r in data["reasons"][:10]]},
+    }
+    clinics = Clinic.objects.filter(pk__in=request.user.clinic_ids())
+    return render(request, "monitoring/cohort.html", {"data": data, "chart_data": chart_data, "clinics": clinics,
+                                                      "filters": filters})

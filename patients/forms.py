@@ -34,7 +34,7 @@ class PatientForm(CrispyMixin, forms.ModelForm):
         fields = [
             "clinic", "mrn", "first_name", "last_name", "date_of_birth", "sex",
             "alk_test_method", "alk_test_date", "alk_test_result", "diagnosis_date",
-            "cns_metastases_at_baseline", "notes",
+            "cns_metastases_at_baseline", "primary_nurse", "notes",
         ]
         widgets = {"date_of_birth": DATE, "alk_test_date": DATE, "diagnosis_date": DATE}
 
@@ -42,6 +42,11 @@ class PatientForm(CrispyMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["clinic"].queryset = clinics
         self.fields["clinic"].widget.attrs["class"] = "form-select"
+        from accounts.models import User
+
+        clinic_ids = [self.instance.clinic_id] if self.instance.pk else list(clinics.values_list("pk", flat=True))
+        self.fields["primary_nurse"].queryset = User.objects.filter(
+            memberships__clinic_id__in=clinic_ids, memberships__role="nurse", is_active=True).distinct()
         if self.instance.pk:
             # Moving a patient to another clinic is not an edit a nurse makes.
             del self.fields["clinic"]
@@ -58,7 +63,10 @@ class PatientForm(CrispyMixin, forms.ModelForm):
         dob = data.get("date_of_birth")
         if dob and dob.year < 1900:
             self.add_error("date_of_birth", "Enter a date of birth after 1900.")
-        clinic = data.get("clinic") or getattr(self.instance, "clinic", None)
+        clinic = data.get("clinic") or (self.instance.clinic if self.instance.clinic_id else None)
+        nurse = data.get("primary_nurse")
+        if clinic and nurse and not nurse.has_role(clinic.pk, "nurse"):
+            self.add_error("primary_nurse", "Choose a nurse of this patient's clinic.")
         mrn = data.get("mrn")
         if clinic and mrn:
             clash = Patient.objects.filter(clinic=clinic, mrn=mrn).exclude(pk=self.instance.pk)

@@ -64,6 +64,8 @@ class Patient(models.Model):
     diagnosis_date = models.DateField(null=True, blank=True)
     cns_metastases_at_baseline = models.BooleanField("CNS metastases at baseline", default=False)
     notes = models.TextField(blank=True)
+    primary_nurse = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                      related_name="+", help_text="The nurse who follows this patient.")
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -2,6 +2,7 @@ from decimal import Decimal
 
 from django import template
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 
 register = template.Library()
 
@@ -10,7 +11,7 @@ register = template.Library()
 def grade_badge(grade, version="CTCAE v5.0"):
     """A badge that reads 'G3' (text, not only colour), with the version in its title."""
     if grade is None:
-        return format_html('<span class="badge grade grade-0" title="no numeric grade">—</span>')
+        return mark_safe('<span class="badge grade grade-0" title="no numeric grade">—</span>')  # noqa: S308 - constant
     return format_html(
         '<span class="badge grade grade-{}" title="{} grade {}">G{}</span>', min(int(grade), 5), version, grade, grade
     )

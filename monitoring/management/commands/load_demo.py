@@ -149,6 +149,7 @@ class Command(BaseCommand):
             alk_test_result="positive", alk_test_date=today - timedelta(days=(days or 0) + 30),
             diagnosis_date=today - timedelta(days=(days or 0) + 40), cns_metastases_at_baseline=seed % 4 == 0,
             notes="Demo patient." if seed % 5 else "Prefers morning phone calls. <script>alert('not run')</script>",
+            primary_nurse=people[Role.NURSE] if seed % 3 else User.objects.get(username="nurse.both"),
         )
         start = today - timedelta(days=days or 0)
         baseline_at = start - timedelta(days=5)

@@ -1,0 +1,151 @@
+"""Cohort overview: dose levels now and over time, reductions, reasons, time on treatment,
+and the share of monitoring done on time. A fixed number of queries for any cohort size;
+the counting happens in Python over compact value lists."""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import date, datetime, time, timedelta
+
+from django.utils import timezone
+
+from accounts.models import User
+from monitoring import rules
+from monitoring.models import ClinicSettings, Requirement
+from patients.models import DoseChangeEvent, LabResult, TreatmentCourse
+
+LEVELS = ["600", "450", "300", "withheld", "desensitization", "discontinued"]
+LEVEL_LABELS = {"600": "600 mg BID", "450": "450 mg BID", "300": "300 mg BID", "withheld": "Withheld",
+                "desensitization": "Desensitization", "discontinued": "Discontinued"}
+
+
+def _level(state: str, dose: int | None) -> str | None:
+    if state == "on_drug":
+        return str(dose) if str(dose) in LEVELS else None
+    return state if state in LEVELS else None
+
+
+def _month_ends(today: date, months: int) -> list[date]:
+    ends = []
+    first = today.replace(day=1)
+    for i in range(months - 1, 0, -1):
+        ends.append(rules.add_months(first, -i + 1) - timedelta(days=1))
+    ends.append(today)
+    return ends
+
+
+def overview(*, user: User, today: date, clinic_id: int | None = None, months: int = 12) -> dict:
+    courses = TreatmentCourse.objects.for_user(user).exclude(dose_state="not_started").filter(patient__archived_at__isnull=True)
+    if clinic_id:
+        courses = courses.filter(patient__clinic_id=clinic_id)
+    course_rows = list(courses.values("pk", "patient_id", "patient__clinic_id", "start_date", "end_date", "dose_state",
+                                      "dose_mg_bid", "drug"))
+    ids = [c["pk"] for c in course_rows]
+    events = defaultdict(list)
+    for e in DoseChangeEvent.objects.filter(course_id__in=ids).order_by("effective_date", "pk").values(
+            "course_id", "effective_date", "from_state", "from_dose_mg_bid", "to_state", "to_dose_mg_bid", "reason", "toxicity"):
+        events[e["course_id"]].append(e)
+
+    now_counts = Counter(_level(c["dose_state"], c["dose_mg_bid"]) for c in course_rows)
+    now = [{"level": LEVEL_LABELS[k], "count": now_counts.get(k, 0)} for k in LEVELS]
+
+    # Dose level of every course at each month end (the last event on or before it).
+    ends = _month_ends(today, months)
+    over_time = []
+    for end in ends:
+        counts = Counter()
+        for c in course_rows:
+            state = None
+            for e in events[c["pk"]]:
+                if e["effective_date"] > end:
+                    break
+                state = _level(e["to_state"], e["to_dose_mg_bid"])
+            if state:
+                counts[state] += 1
+        over_time.append({"month": end.strftime("%b %Y"), **{k: counts.get(k, 0) for k in LEVELS}})
+
+    # Reductions: an event whose active dose is below the dose in use before.
+    reductions_per_course, first_reduction_days, reasons = Counter(), [], Counter()
+    for c in course_rows:
+        active, n = None, 0
+        for e in events[c["pk"]]:
+            if e["to_state"] == "on_drug":
+                if active is not None and e["to_dose_mg_bid"] < active:
+                    n += 1
+                    if n == 1:
+                        first_reduction_days.append((e["effective_date"] - c["start_date"]).days)
+                active = e["to_dose_mg_bid"]
+            if e["reason"] == "toxicity" and e["to_state"] in ("withheld", "on_drug", "discontinued") and e["reason"] != "start":
+                kind = {"withheld": "withhold", "on_drug": "reduction", "discontinued": "discontinuation"}[e["to_state"]]
+                reasons[(e["toxicity"] or "not recorded", kind)] += 1
+        reductions_per_course[min(n, 2)] += 1
+    on_treatment_days = [((c["end_date"] or today) - c["start_date"]).days for c in course_rows]
+
+    return {
+        "n_courses": len(course_rows),
+        "now": now,
+        "over_time": over_time,
+        "levels": [LEVEL_LABELS[k] for k in LEVELS],
+        "level_keys": LEVELS,
+        "reductions": [{"label": "none", "count": reductions_per_course.get(0, 0)},
+                       {"label": "one", "count": reductions_per_course.get(1, 0)},
+                       {"label": "two", "count": reductions_per_course.get(2, 0)}],
+        "first_reduction_median_days": statistics.median(first_reduction_days) if first_reduction_days else None,
+        "first_reduction_n": len(first_reduction_days),
+        "reasons": [{"toxicity": t, "kind": k, "count": n} for (t, k), n in reasons.most_common()],
+        "on_treatment_median_days": statistics.median(on_treatment_days) if on_treatment_days else None,
+        "on_time": on_time_share(course_rows=course_rows, today=today),
+    }
+
+
+def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90) -> dict:
+    """Of the monitoring tests that fell due in the last `window_days` days (label and
+    clinic schedules), how many were done by their due date (+ the clinic's grace)."""
+    window_start = today - timedelta(days=window_days)
+    clinic_ids = {c["patient__clinic_id"] for c in course_rows}
+    reqs = {cid: [r for r in Requirement.objects.for_clinic(cid) if r.analytes] for cid in clinic_ids}
+    grace = {cid: ClinicSettings.for_clinic(cid).grace_days for cid in clinic_ids}
+    analytes = {a for rs in reqs.values() for r in rs for a in r.analytes}
+    # Tests from two months before the window: the anchor of the first due date in it.
+    since = timezone.make_aware(datetime.combine(window_start - timedelta(days=62), time.min))
+    by_patient: dict[int, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
+    patient_ids = [c["patient_id"] for c in course_rows]
+    tz = timezone.get_current_timezone()
+    for pid, analyte, at in LabResult.objects.filter(patient_id__in=patient_ids, is_baseline=False, collected_at__gte=since,
+                                                     analyte__in=analytes).values_list("patient_id", "analyte", "collected_at"):
+        by_patient[pid][at.astimezone(tz).date()].add(analyte)
+    due = done = 0
+    by_requirement: Counter = Counter()
+    by_requirement_done: Counter = Counter()
+    for c in course_rows:
+        if c["dose_state"] in ("discontinued", "not_started"):
+            continue
+        cid = c["patient__clinic_id"]
+        for req in reqs[cid]:
+            version = req.version_on(today)
+            schedule = version.parsed if version else rules.Schedule()
+            if not schedule.phases:
+                continue
+            tests = sorted(d for d, found in by_patient[c["patient_id"]].items()
+                           if set(req.analytes) <= found and d >= c["start_date"])
+            anchor = max([t for t in tests if t < window_start] or [None], key=lambda x: x or date.min)
+            later = [t for t in tests if t >= window_start]
+            while True:
+                when = rules.next_due(schedule, c["start_date"], anchor)
+                if when is None or when >= today:
+                    break
+                following = next((t for t in later if anchor is None or t > anchor), None)
+                if when >= window_start:
+                    due += 1
+                    by_requirement[req.label] += 1
+                    if following is not None and following <= when + timedelta(days=grace[cid]):
+                        done += 1
+                        by_requirement_done[req.label] += 1
+                if following is None:
+                    break
+                anchor = following
+    return {
+        "due": due, "on_time": done, "share": round(100 * done / due) if due else None, "window_days": window_days,
+        "by_requirement": [{"label": k, "due": v, "on_time": by_requirement_done.get(k, 0)} for k, v in by_requirement.items()],
+    }
