@@ -161,9 +161,11 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
     else:
         error = " ".join(f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs)
     item.refresh_from_db()
+    today = timezone.localdate()
+    item.status, item.days_late = item.status_on(today), item.days_overdue(today)
     if request.htmx:
         return render(request, "monitoring/_item_row.html",
-                      {"item": item, "today": timezone.localdate(), "error": error, "follow_up_form": FollowUpForm(),
+                      {"item": item, "today": today, "error": error, "follow_up_form": FollowUpForm(),
                        "just_saved": not error})
     if error:
         messages.error(request, error)

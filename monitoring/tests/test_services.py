@@ -199,6 +199,7 @@ def test_follow_up_through_htmx_returns_the_row(course, nurse, client):
                            {"kind": "ordered", "note": "Ordered at GP", "until": "2026-02-23"}, HTTP_HX_REQUEST="true")
     body = response.content.decode()
     assert response.status_code == 200 and body.strip().startswith("<tr") and "snoozed until 23 Feb" in body
+    assert "followed up until 23 Feb" in body
 
 
 def test_worklist_shows_overdue_and_due_soon(course, nurse, client, clinic_a, prescriber):

@@ -1,0 +1,56 @@
+"""Browser: the worklist, the cohort overview and a patient page on the demo cohort, at a
+1280x800 laptop size and a tablet size; screenshots saved in test-artifacts/."""
+
+import pytest
+from django.core.management import call_command
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_dashboards_on_the_demo_cohort(login_browser, live_server, artifacts):
+    from accounts.models import User
+    from patients.models import Patient
+
+    call_command("load_demo", verbosity=0)
+    page = login_browser(User.objects.get(username="nurse.north"))
+
+    # Worklist: sections with counts; an inline follow-up without a full reload (htmx).
+    page.goto(live_server.url + "/")
+    assert int(page.get_by_test_id("count-overdue").inner_text()) >= 3
+    assert int(page.get_by_test_id("count-recs").inner_text()) == 1
+    assert int(page.get_by_test_id("count-withheld").inner_text()) == 3
+    page.screenshot(path=str(artifacts / "worklist.png"), full_page=True)
+    page.evaluate("window.__marker = 'same page'")
+    row = page.get_by_test_id("overdue").locator("tbody tr").first
+    row.locator("summary").click()
+    row.get_by_label("Why").fill("Phoned; bloods booked for Tuesday")
+    row.get_by_role("button", name="Record").click()
+    page.get_by_text("Recorded; snoozed until").wait_for()
+    assert page.evaluate("window.__marker") == "same page"  # no full reload
+    page.screenshot(path=str(artifacts / "worklist-follow-up.png"))
+
+    # Cohort overview: charts drawn from the same numbers as the tables beside them.
+    page.goto(live_server.url + "/cohort/")
+    page.keyboard.press("Tab")  # keyboard: the first Tab reaches the skip link
+    assert page.evaluate("document.activeElement.textContent") == "Skip to main content"
+    values = page.evaluate("Chart.getChart('chart-now').data.datasets[0].data")
+    table = [int(x) for x in page.get_by_test_id("chart-now").locator("tbody td.num").all_inner_texts()]
+    assert values == table and sum(values) >= 19
+    page.screenshot(path=str(artifacts / "cohort.png"), full_page=True)
+
+    # Patient page: liver trend with the dose bands, for the patient reduced twice.
+    patient = Patient.objects.get(mrn="N1015")
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    labels = page.evaluate("Chart.getChart('trend-liver').data.datasets.map(d => d.label)")
+    assert labels == ["ALT", "AST", "Total bilirubin"]
+    bands = page.evaluate("Object.keys(Chart.getChart('trend-liver').options.plugins.annotation.annotations)"
+                          ".filter(k => k.startsWith('band')).length")
+    assert bands == 5  # 600, withheld, 450, withheld, 300
+    page.screenshot(path=str(artifacts / "patient-page.png"), full_page=True)
+
+    # Tablet.
+    page.set_viewport_size({"width": 768, "height": 1024})
+    page.goto(live_server.url + "/")
+    page.screenshot(path=str(artifacts / "worklist-tablet.png"), full_page=False)
+    page.goto(f"{live_server.url}/patients/{patient.pk}/")
+    page.screenshot(path=str(artifacts / "patient-page-tablet.png"), full_page=False)
