@@ -30,12 +30,20 @@ class Clinic(models.Model):
     name = models.CharField(max_length=120, unique=True)
     code = models.SlugField(max_length=30, unique=True, help_text="Short code, shown in the navigation bar.")
     timezone = models.CharField(max_length=64, default="Europe/London", validators=[validate_timezone])
+    capsule_strengths = models.JSONField(
+        default=list, blank=True,
+        help_text="Alectinib capsule strengths the pharmacy stocks, in mg; empty means 150 mg only (US/EU). "
+                  "Japan also has 20 and 40 mg (reference §2).")
 
     class Meta:
         ordering = ["name"]
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def strengths(self) -> list[int]:
+        return sorted({int(s) for s in self.capsule_strengths} | {150})
 
 
 class User(AbstractUser):

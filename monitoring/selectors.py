@@ -109,3 +109,25 @@ def worklist(*, user: User, today, clinic_id: int | None = None, requirement: st
 
 # Other features add worklist sections (desensitization plans): f(user, today, clinic_id, keep) -> dict.
 WORKLIST_EXTRAS: list = []
+
+
+def running_plans(*, user: User, today, clinic_id: int | None = None, keep=lambda p: True) -> dict:
+    """Desensitization plans in progress with today's step (worklist section)."""
+    from patients.models import DesensitizationPlan, PlanDay
+
+    qs = DesensitizationPlan.objects.for_user(user).running().select_related("patient", "protocol").prefetch_related("protocol__steps")
+    if clinic_id:
+        qs = qs.filter(patient__clinic_id=clinic_id)
+    plans = [p for p in qs.order_by("patient__last_name") if keep(p.patient)]
+    days = PlanDay.objects.filter(plan__in=plans, cancelled=False).order_by("date", "number")
+    by_plan: dict = {}
+    for d in days:
+        by_plan.setdefault(d.plan_id, []).append(d)
+    for p in plans:
+        mine = by_plan.get(p.pk, [])
+        p.today = next((d for d in mine if d.date == today), None) or next((d for d in mine if not d.recorded), None)
+        p.missed = any(d.date < today and not d.recorded for d in mine)
+    return {"plans": plans}
+
+
+WORKLIST_EXTRAS.append(running_plans)

@@ -184,6 +184,13 @@ def schedule_sweep_clinic(*, clinic_id: int) -> int:
     return len(ids)
 
 
+def plans_flag_missed(*, now: datetime) -> int:
+    """A desensitization day left unrecorded pauses its plan, like an overdue item."""
+    from patients.desensitization import plans_flag_missed as flag
+
+    return flag(today=timezone.localdate(now))
+
+
 def overdue_flag(*, now: datetime) -> int:
     """Mark items that have become overdue (compare-and-swap on flagged_at), so the
     moment an item became overdue is recorded once, whichever worker sees it first."""

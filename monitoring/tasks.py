@@ -27,6 +27,7 @@ def monitoring_tick() -> dict:
     now = timezone.now()
     result = {
         "recomputed": services.schedule_sweep(full=False),
+        "plans_paused": services.plans_flag_missed(now=now),
         "flagged": services.overdue_flag(now=now),
         **services.digests_plan(now=now),
         "requeued": services.digests_requeue(now=now),

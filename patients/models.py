@@ -494,3 +494,112 @@ class RecommendationComment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author}: {self.text[:40]}"
+
+
+class PlanQuerySet(ClinicScopedQuerySet["DesensitizationPlan"]):
+    clinic_lookup = "patient__clinic"
+
+    def running(self) -> PlanQuerySet:
+        return self.filter(status__in=[DesensitizationPlan.Status.ACTIVE, DesensitizationPlan.Status.PAUSED])
+
+
+class DesensitizationPlan(models.Model):
+    """A patient's re-challenge after a resolved rash (reference §9), on a pinned
+    protocol version, approved by a prescriber; its days are materialized at approval."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Running"
+        PAUSED = "paused", "Paused — a prescriber decides"
+        COMPLETED = "completed", "Completed"
+        FAILED = "failed", "Failed"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="desensitization_plans")
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="desensitization_plans")
+    protocol = models.ForeignKey("protocols.DesensitizationProtocol", on_delete=models.PROTECT, related_name="plans")
+    rash_event = models.ForeignKey(ClinicalEvent, on_delete=models.PROTECT, related_name="+")
+    start_date = models.DateField()
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.ACTIVE)
+    strengths = models.JSONField(default=list, help_text="Capsule strengths the plan was approved with (mg).")
+    final_dose_mg_bid = models.PositiveSmallIntegerField()
+    override_reason = models.TextField(blank=True, help_text="Why a re-challenge goes ahead despite AGEP, blistering or "
+                                                             "mucosal involvement (prescriber override, §9.3).")
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    approved_at = models.DateTimeField(auto_now_add=True)
+    pause_reason = models.TextField(blank=True)
+    outcome = models.TextField(blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+    objects = PlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-approved_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["course"], condition=Q(status__in=["active", "paused"]),
+                                    name="one_running_plan_per_course"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Desensitization ({self.protocol}) from {self.start_date}"
+
+    @property
+    def n_steps(self) -> int:
+        return len(self.protocol.step_list)
+
+    def csv_row(self) -> tuple:
+        today = getattr(self, "today", None)
+        detail = f"step {today.step} of {self.n_steps}: {today.morning_mg}/{today.evening_mg} mg" if today else ""
+        return (self.patient.mrn, self.patient.last_name, self.patient.first_name, f"desensitization ({self.status})",
+                today.date if today else "", detail)
+
+
+class PlanDay(models.Model):
+    plan = models.ForeignKey(DesensitizationPlan, on_delete=models.CASCADE, related_name="days")
+    number = models.PositiveSmallIntegerField()
+    date = models.DateField()
+    step = models.PositiveSmallIntegerField()
+    morning_mg = models.PositiveSmallIntegerField()
+    evening_mg = models.PositiveSmallIntegerField()
+    morning_taken = models.BooleanField(null=True)
+    evening_taken = models.BooleanField(null=True)
+    reaction = models.BooleanField(default=False)
+    reaction_grade = models.PositiveSmallIntegerField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(null=True, blank=True)
+    cancelled = models.BooleanField(default=False, help_text="Replaced by a prescriber's decision (repeat, step back, restart).")
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["date", "number"]
+        indexes = [models.Index(fields=["plan", "date"], name="planday_plan_date_idx")]
+
+    def __str__(self) -> str:
+        return f"Day {self.number} ({self.date}): {self.morning_mg}/{self.evening_mg} mg"
+
+    @property
+    def recorded(self) -> bool:
+        return self.recorded_at is not None
+
+
+class PlanDecision(models.Model):
+    class Decision(models.TextChoices):
+        CONTINUE = "continue", "Continue as planned (from the next step day)"
+        REPEAT = "repeat", "Repeat the current step"
+        STEP_BACK = "step_back", "Step back one step"
+        RESTART = "restart", "Restart from step 1"
+        STOP = "stop", "Stop: re-challenge failed"
+
+    plan = models.ForeignKey(DesensitizationPlan, on_delete=models.CASCADE, related_name="decisions")
+    decision = models.CharField(max_length=20, choices=Decision.choices)
+    reason = models.TextField()
+    resume_on = models.DateField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["decided_at"]
+
+    def __str__(self) -> str:
+        return f"{self.get_decision_display()} ({self.decided_at:%Y-%m-%d})"

@@ -61,7 +61,17 @@ def patient_page(patient: Patient) -> dict:
     events_all = sorted((e for c in courses for e in c.dose_events.all()), key=lambda e: (e.effective_date, e.pk))
     charts = trend_series(labs, events_all)
     open_course = next((c for c in courses if c.end_date is None), courses[0] if courses else None)
+    from patients.models import DesensitizationPlan
+
+    plans = list(DesensitizationPlan.objects.filter(patient=patient).select_related("protocol").order_by("-approved_at"))
+    running = next((p for p in plans if p.status in ("active", "paused")), None)
+    if running is not None:
+        from patients.desensitization import today_day
+
+        running.today = today_day(running)
     return {
+        "plans": plans,
+        "running_plan": running,
         "courses": courses,
         "pending_recommendations": pending,
         "course": open_course,

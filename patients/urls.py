@@ -20,4 +20,8 @@ urlpatterns = [
          name="recommendation_override"),
     path("<int:patient_pk>/recommendations/<int:recommendation_pk>/comment/", views.recommendation_comment,
          name="recommendation_comment"),
+    path("<int:patient_pk>/desensitization/new/", views.plan_create, name="plan_create"),
+    path("<int:patient_pk>/desensitization/<int:plan_pk>/", views.plan_detail, name="plan_detail"),
+    path("<int:patient_pk>/desensitization/<int:plan_pk>/days/<int:day_pk>/", views.plan_record_day, name="plan_record_day"),
+    path("<int:patient_pk>/desensitization/<int:plan_pk>/decide/", views.plan_decide, name="plan_decide"),
 ]

@@ -3,11 +3,13 @@ service, render (style.md 3.3). Objects come only through get_for_user_or_404.""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -316,3 +318,122 @@ def recommendation_comment(request: HttpRequest, patient_pk: int, recommendation
     else:
         messages.error(request, "Write a comment first.")
     return redirect("patient_detail", patient_pk=patient_pk)
+
+
+# --- Desensitization plans ------------------------------------------------------------------
+
+
+def _plan(request: HttpRequest, patient_pk: int, plan_pk: int):
+    from patients.models import DesensitizationPlan
+
+    return get_for_user_or_404(DesensitizationPlan.objects.select_related("patient__clinic", "protocol", "course",
+                                                                          "approved_by", "rash_event"),
+                               request.user, pk=plan_pk, patient_id=patient_pk)
+
+
+def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    """Choose a protocol, the resolved rash and a start date; preview the calendar with
+    capsules; a prescriber approves and starts it."""
+    from datetime import date as date_cls
+
+    from patients import desensitization as plans
+    from protocols.models import DesensitizationProtocol
+
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *PRESCRIBER_ROLES)
+    data = request.POST if request.method == "POST" else request.GET
+    protocols = [p for p in DesensitizationProtocol.objects.visible_to(request.user).prefetch_related("steps")]
+    rashes = list(patient.events.filter(kind="rash").order_by("-onset_date"))
+    chosen_protocol = next((p for p in protocols if str(p.pk) == data.get("protocol")), None)
+    chosen_rash = next((r for r in rashes if str(r.pk) == data.get("rash_event")), None)
+    try:
+        start = date_cls.fromisoformat(data.get("start_date") or "")
+    except ValueError:
+        start = timezone.localdate() + timedelta(days=1)
+    preview = plans.plan_preview(patient=patient, protocol=chosen_protocol, start=start, rash_event=chosen_rash) \
+        if chosen_protocol else None
+    if request.method == "POST" and chosen_protocol is not None:
+        try:
+            plan = plans.plan_start(patient=patient, protocol=chosen_protocol, rash_event=chosen_rash, start=start,
+                                    user=request.user, override_reason=data.get("override_reason", ""))
+        except (InputError, DoseTransitionError) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Plan approved and started; the dose state is now desensitization.")
+            return redirect("plan_detail", patient_pk=patient.pk, plan_pk=plan.pk)
+    return render(request, "patients/plan_create.html", {
+        "patient": patient, "protocols": protocols, "rashes": rashes, "chosen_protocol": chosen_protocol,
+        "chosen_rash": chosen_rash, "start": start, "preview": preview, "override_reason": data.get("override_reason", ""),
+        "scars": plans.scar_events(patient),
+    })
+
+
+def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
+    from patients import desensitization as plans
+    from patients.models import PlanDecision
+    from protocols.desensitization import TOLERANCE_WARNING, describe_capsules
+
+    plan = _plan(request, patient_pk, plan_pk)
+    days = plans.plan_days(plan)
+    for d in days:
+        d.morning_caps = describe_capsules(d.morning_mg, plan.strengths)
+        d.evening_caps = describe_capsules(d.evening_mg, plan.strengths)
+    next_day = next((d for d in days if not d.recorded), None)
+    today = timezone.localdate()
+    return render(request, "patients/plan_detail.html", {
+        "patient": plan.patient, "plan": plan, "days": days, "next_day": next_day, "today": today,
+        "can_record": request.user.has_role(plan.patient.clinic_id, *CLINICAL_WRITE_ROLES),
+        "can_decide": request.user.has_role(plan.patient.clinic_id, *PRESCRIBER_ROLES),
+        "decisions": plan.decisions.select_related("decided_by"), "decision_choices": PlanDecision.Decision.choices,
+        "tolerance_warning": TOLERANCE_WARNING, "printing": request.GET.get("print") == "1",
+        "cancelled": plan.days.filter(cancelled=True).count(),
+    })
+
+
+def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk: int) -> HttpResponse:
+    from patients import desensitization as plans
+    from patients.models import PlanDay
+
+    plan = _plan(request, patient_pk, plan_pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    require_role(request.user, plan.patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    day = PlanDay.objects.filter(pk=day_pk, plan=plan).first()
+    if day is None:
+        raise Http404("Not found")
+    grade = request.POST.get("reaction_grade")
+    try:
+        plan = plans.plan_record_day(
+            plan=plan, day=day, user=request.user, morning_taken=request.POST.get("morning_taken") == "on",
+            evening_taken=request.POST.get("evening_taken") == "on", reaction=request.POST.get("reaction") == "on",
+            reaction_grade=int(grade) if grade and grade.isdigit() else None, note=request.POST.get("note", ""))
+    except InputError as exc:
+        messages.error(request, str(exc))
+    else:
+        if plan.status == "paused":
+            messages.warning(request, f"Plan paused. {plan.pause_reason}")
+        elif plan.status == "completed":
+            messages.success(request, f"Plan completed: now {plan.final_dose_mg_bid} mg twice daily.")
+        else:
+            messages.success(request, f"Day {day.number} recorded.")
+    return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
+
+
+def plan_decide(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
+    from datetime import date as date_cls
+
+    from patients import desensitization as plans
+
+    plan = _plan(request, patient_pk, plan_pk)
+    if request.method != "POST":
+        return HttpResponseNotAllowed(["POST"])
+    require_role(request.user, plan.patient.clinic_id, *PRESCRIBER_ROLES)
+    try:
+        resume = date_cls.fromisoformat(request.POST["resume_on"]) if request.POST.get("resume_on") else None
+        plans.plan_decide(plan=plan, decision=request.POST.get("decision", ""), reason=request.POST.get("reason", ""),
+                          user=request.user, resume_on=resume)
+    except (InputError, ValueError, DoseTransitionError) as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Decision recorded.")
+    return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)

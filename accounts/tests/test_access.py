@@ -53,12 +53,31 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     own = Requirement.objects.create(clinic=clinic_b, code="ecg", label="ECG", source="Clinic policy")
     item = MonitoringItem.objects.filter(course__patient=patient).first()
     assert item is not None
+    from datetime import timedelta
+
+    from patients.desensitization import plan_start
+    from patients.recommendations import recommendation_accept
+    from patients.services import clinical_event_record
+    from protocols.models import DesensitizationProtocol, DesensitizationStep
+
+    recommendation_accept(recommendation=rec, user=outsider_prescriber)  # withheld
+    rash = clinical_event_record(patient=patient, recorded_by=outsider, kind="rash", grade=3, rash_bsa_percent=40,
+                                 onset_date=timezone.localdate() - timedelta(days=20),
+                                 resolved_date=timezone.localdate() - timedelta(days=2))
+    protocol = DesensitizationProtocol.objects.create(clinic=clinic_b, name="B's own", source="clinic", start_dose="150",
+                                                      final_dose="600", steps_approved_by=outsider_prescriber)
+    DesensitizationStep.objects.create(protocol=protocol, order=1, morning_mg=150, evening_mg=150, days=2)
+    DesensitizationStep.objects.create(protocol=protocol, order=2, morning_mg=600, evening_mg=600, days=1)
+    plan = plan_start(patient=patient, protocol=protocol, rash_event=rash, start=timezone.localdate(),
+                      user=outsider_prescriber)
     return {"patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
-            "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider)}
+            "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider),
+            "protocol_pk": protocol.pk, "plan_pk": plan.pk, "day_pk": plan.days.first().pk}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
-KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token"}
+KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token", "protocol_pk",
+                "plan_pk", "day_pk"}
 
 
 def test_every_url_keyword_is_known():
