@@ -3,8 +3,6 @@ service, render (style.md 3.3). Objects come only through get_for_user_or_404.""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
@@ -349,7 +347,7 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     try:
         start = date_cls.fromisoformat(data.get("start_date") or "")
     except ValueError:
-        start = timezone.localdate() + timedelta(days=1)
+        start = timezone.localdate()
     preview = plans.plan_preview(patient=patient, protocol=chosen_protocol, start=start, rash_event=chosen_rash) \
         if chosen_protocol else None
     if request.method == "POST" and chosen_protocol is not None:

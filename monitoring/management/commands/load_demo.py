@@ -84,6 +84,7 @@ class Command(BaseCommand):
                     self._patient(clinic, users[code], mrn, i + clinic_index * 7, scenario, days, today, rng)
                 created += 1
         self._clinic_policy(clinics["north"], users["north"][Role.ADMIN])
+        self._running_plan(clinics["south"], users["south"][Role.PRESCRIBER])
         swept = schedule_sweep(full=True)
         self.stdout.write(f"Monitoring due dates computed for {swept} patients.")
         self.stdout.write(self.style.SUCCESS(f"Demo cohort ready ({created} patients added, {Patient.objects.count()} in all)."))
@@ -92,6 +93,20 @@ class Command(BaseCommand):
             u = User.objects.get(username=username)
             roles = ", ".join(f"{m.get_role_display()} at {m.clinic.code}" for m in u.memberships.select_related("clinic"))
             self.stdout.write(f"  {username:<18} {roles}")
+
+    def _running_plan(self, clinic, prescriber):
+        """South's rash patient is re-challenged with Seegobin 2020 from today; North's stays
+        eligible, for a nurse to try."""
+        from patients.desensitization import plan_start
+        from patients.models import DesensitizationPlan
+        from protocols.models import DesensitizationProtocol
+
+        patient = Patient.objects.filter(clinic=clinic, events__kind="rash").first()
+        if patient is None or DesensitizationPlan.objects.filter(patient=patient).exists():
+            return
+        rash = patient.events.filter(kind="rash").first()
+        seegobin = DesensitizationProtocol.objects.get(clinic__isnull=True, name__startswith="Seegobin")
+        plan_start(patient=patient, protocol=seegobin, rash_event=rash, start=timezone.localdate(), user=prescriber)
 
     def _clinic_policy(self, clinic, admin):
         """North sets vitals monthly (clinic policy: the label gives no interval, §4.4)."""
