@@ -19,16 +19,20 @@ ARTIFACTS = Path(__file__).parent / "test-artifacts"
 @pytest.fixture(autouse=True)
 def _default_requirements(request):
     """Transactional tests flush the database, data migrations included: put the default
-    monitoring requirements back for every test that uses the database."""
+    monitoring requirements and the published protocols back for every database test."""
     marker = request.node.get_closest_marker("django_db")
     names = set(request.fixturenames)
     if not marker and not names & {"db", "transactional_db"}:
         return
     transactional = "transactional_db" in names or "live_server" in names or (marker and marker.kwargs.get("transaction"))
     request.getfixturevalue("transactional_db" if transactional else "db")
-    from monitoring.services import requirements_ensure_defaults
+    from importlib import import_module
 
-    requirements_ensure_defaults()
+    from django.apps import apps
+
+    # The data migrations themselves, run again (both are idempotent).
+    import_module("monitoring.migrations.0003_default_requirements").create(apps, None)
+    import_module("protocols.migrations.0002_published_protocols").load(apps, None)
 
 
 @pytest.fixture

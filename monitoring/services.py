@@ -52,24 +52,6 @@ def heartbeat_record(*, name: str, now: datetime) -> Heartbeat:
     return Heartbeat.objects.get(name=name)
 
 
-def requirements_ensure_defaults() -> int:
-    """Create the default requirements (reference §5) where missing; the data migration
-    does the same at install time. Returns how many were created."""
-    from monitoring.models import RequirementVersion
-
-    created = 0
-    for d in rules.DEFAULT_REQUIREMENTS:
-        req, made = Requirement.objects.get_or_create(
-            clinic=None, drug="alectinib", code=d.code,
-            defaults={"label": d.label, "analytes": list(d.analytes), "source": d.source, "label_interval": d.label_interval},
-        )
-        if made:
-            RequirementVersion.objects.create(requirement=req, schedule=d.schedule.as_dict(),
-                                              effective_from=date(2000, 1, 1), note="Default from the clinical reference")
-            created += 1
-    return created
-
-
 def clinic_today(clinic: Clinic, now: datetime | None = None) -> date:
     return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(clinic.timezone)).date()
 
