@@ -37,39 +37,33 @@ def withheld_courses(*, user: User, clinic_id: int | None = None) -> list[Treatm
     return courses
 
 
+def _items(qs, *, today, clinic_id: int | None, requirement: str | None) -> list:
+    if clinic_id:
+        qs = qs.filter(clinic_id=clinic_id)
+    if requirement:
+        qs = qs.filter(requirement__code=requirement)
+    items = list(qs.with_patient().order_by("due_date", "course__patient__mrn"))
+    for item in items:
+        item.status, item.days_late = item.status_on(today), item.days_overdue(today)
+    return items
+
+
 def overdue_items(*, user: User, today, clinic_id: int | None = None, requirement: str | None = None):
     """Overdue monitoring, most overdue first: one indexed query on the stored deadline."""
     from monitoring.models import MonitoringItem
 
-    qs = MonitoringItem.objects.for_user(user).overdue(today).with_patient()
-    if clinic_id:
-        qs = qs.filter(clinic_id=clinic_id)
-    if requirement:
-        qs = qs.filter(requirement__code=requirement)
-    items = list(qs.order_by("due_date", "course__patient__mrn"))
-    for item in items:
-        item.status, item.days_late = "overdue", item.days_overdue(today)
-    return items
+    return _items(MonitoringItem.objects.for_user(user).overdue(today), today=today, clinic_id=clinic_id,
+                  requirement=requirement)
 
 
 def due_items(*, user: User, today, days: int = 7, clinic_id: int | None = None, requirement: str | None = None):
-    """Due in the next `days` days (today included), not yet overdue."""
+    """Due in the next `days` days (today included; also past due within grace or snoozed), not overdue."""
     from datetime import timedelta
-
-    from django.db.models import Q
 
     from monitoring.models import MonitoringItem
 
-    qs = (MonitoringItem.objects.for_user(user).due_between(today - timedelta(days=60), today + timedelta(days=days))
-          .filter(Q(overdue_from__gt=today)).with_patient())
-    if clinic_id:
-        qs = qs.filter(clinic_id=clinic_id)
-    if requirement:
-        qs = qs.filter(requirement__code=requirement)
-    items = list(qs.order_by("due_date", "course__patient__mrn"))
-    for item in items:
-        item.status, item.days_late = item.status_on(today), item.days_overdue(today)
-    return items
+    qs = MonitoringItem.objects.for_user(user).due_between(today - timedelta(days=60), today + timedelta(days=days))
+    return _items(qs.filter(overdue_from__gt=today), today=today, clinic_id=clinic_id, requirement=requirement)
 
 
 def recent_high_grades(*, user: User, since, clinic_id: int | None = None):

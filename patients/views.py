@@ -258,64 +258,59 @@ def _post_only(request: HttpRequest) -> HttpResponse | None:
     return None if request.method == "POST" else HttpResponseNotAllowed(["POST"])
 
 
+def _on_recommendation(request: HttpRequest, patient_pk: int, recommendation_pk: int, *, make_form, roles,
+                       act) -> HttpResponse:
+    """The shared POST flow of accept / override / comment: gate, role, form, service,
+    message, back to the patient page. `act(rec, data)` returns the success message."""
+    rec = _recommendation(request, patient_pk, recommendation_pk)
+    if (refused := _post_only(request)) is not None:
+        return refused
+    require_role(request.user, rec.course.patient.clinic_id, *roles)
+    form = make_form(request.POST, rec)
+    if form.is_valid():
+        try:
+            messages.success(request, act(rec, form.cleaned_data))
+        except (InputError, DoseTransitionError) as exc:
+            messages.error(request, str(exc))
+    else:
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+    return redirect("patient_detail", patient_pk=patient_pk)
+
+
 def recommendation_accept(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
     from patients.forms import AcceptForm
     from patients.recommendations import recommendation_accept as accept
 
-    rec = _recommendation(request, patient_pk, recommendation_pk)
-    if (refused := _post_only(request)) is not None:
-        return refused
-    require_role(request.user, rec.course.patient.clinic_id, *PRESCRIBER_ROLES)
-    form = AcceptForm(request.POST, recommendation=rec)
-    if form.is_valid():
-        try:
-            event = accept(recommendation=rec, user=request.user, option=form.cleaned_data["option"],
-                           effective_date=form.cleaned_data["effective_date"])
-        except (InputError, DoseTransitionError) as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, f"Accepted: {event.from_label} → {event.to_label} from {event.effective_date:%d %b %Y}.")
-    else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
-    return redirect("patient_detail", patient_pk=patient_pk)
+    def act(rec, data):
+        event = accept(recommendation=rec, user=request.user, option=data["option"], effective_date=data["effective_date"])
+        return f"Accepted: {event.from_label} → {event.to_label} from {event.effective_date:%d %b %Y}."
+
+    return _on_recommendation(request, patient_pk, recommendation_pk, make_form=lambda data, rec: AcceptForm(data, recommendation=rec),
+                              roles=PRESCRIBER_ROLES, act=act)
 
 
 def recommendation_override(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
     from patients.forms import OverrideForm
     from patients.recommendations import recommendation_override as override
 
-    rec = _recommendation(request, patient_pk, recommendation_pk)
-    if (refused := _post_only(request)) is not None:
-        return refused
-    require_role(request.user, rec.course.patient.clinic_id, *PRESCRIBER_ROLES)
-    form = OverrideForm(request.POST)
-    if form.is_valid():
-        try:
-            override(recommendation=rec, user=request.user, reason=form.cleaned_data["reason"])
-        except InputError as exc:
-            messages.error(request, str(exc))
-        else:
-            messages.success(request, "Recommendation overridden; the dose is unchanged. Your reason is in the history.")
-    else:
-        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
-    return redirect("patient_detail", patient_pk=patient_pk)
+    def act(rec, data):
+        override(recommendation=rec, user=request.user, reason=data["reason"])
+        return "Recommendation overridden; the dose is unchanged. Your reason is in the history."
+
+    return _on_recommendation(request, patient_pk, recommendation_pk, make_form=lambda data, rec: OverrideForm(data),
+                              roles=PRESCRIBER_ROLES, act=act)
 
 
 def recommendation_comment(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
     from patients.forms import CommentForm
     from patients.recommendations import recommendation_comment as comment
 
-    rec = _recommendation(request, patient_pk, recommendation_pk)
-    if (refused := _post_only(request)) is not None:
-        return refused
-    require_role(request.user, rec.course.patient.clinic_id, *CLINICAL_WRITE_ROLES)
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        comment(recommendation=rec, user=request.user, text=form.cleaned_data["text"])
-        messages.success(request, "Comment added.")
-    else:
-        messages.error(request, "Write a comment first.")
-    return redirect("patient_detail", patient_pk=patient_pk)
+    def act(rec, data):
+        comment(recommendation=rec, user=request.user, text=data["text"])
+        return "Comment added."
+
+    return _on_recommendation(request, patient_pk, recommendation_pk, make_form=lambda data, rec: CommentForm(data),
+                              roles=CLINICAL_WRITE_ROLES, act=act)
 
 
 # --- Desensitization plans ------------------------------------------------------------------
