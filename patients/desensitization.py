@@ -81,7 +81,8 @@ def plan_preview(*, patient: Patient, protocol: DesensitizationProtocol, start: 
 
 
 def plan_start(*, patient: Patient, protocol: DesensitizationProtocol, rash_event: ClinicalEvent, start: date,
-               user: User, override_reason: str = "") -> DesensitizationPlan:
+               user: User, override_reason: str = "", corticosteroid: str = "", prior_checkpoint_inhibitor: bool = False,
+               checkpoint_inhibitor_last_dose: date | None = None) -> DesensitizationPlan:
     preview = plan_preview(patient=patient, protocol=protocol, start=start, rash_event=rash_event)
     if preview.problems:
         raise InputError(" ".join(preview.problems))
@@ -96,7 +97,8 @@ def plan_start(*, patient: Patient, protocol: DesensitizationProtocol, rash_even
         plan = DesensitizationPlan.objects.create(
             patient=patient, course=course, protocol=protocol, rash_event=rash_event, start_date=start,
             strengths=patient.clinic.strengths, final_dose_mg_bid=preview.final_dose, override_reason=override_reason.strip(),
-            approved_by=user,
+            approved_by=user, corticosteroid=corticosteroid.strip()[:120], prior_checkpoint_inhibitor=prior_checkpoint_inhibitor,
+            checkpoint_inhibitor_last_dose=checkpoint_inhibitor_last_dose if prior_checkpoint_inhibitor else None,
         )
         _materialize(plan, from_step=1, start=start, first_number=1)
         dose_change_record(course=course, to=Dose(DoseState.DESENSITIZATION), effective_date=start,

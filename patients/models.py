@@ -523,6 +523,10 @@ class DesensitizationPlan(models.Model):
     final_dose_mg_bid = models.PositiveSmallIntegerField()
     override_reason = models.TextField(blank=True, help_text="Why a re-challenge goes ahead despite AGEP, blistering or "
                                                              "mucosal involvement (prescriber override, §9.3).")
+    # Reference §9.3 requirement 4: record concurrent steroids, prior checkpoint inhibitor and washout.
+    corticosteroid = models.CharField(max_length=120, blank=True, help_text="Concurrent corticosteroid, e.g. prednisolone 20 mg daily.")
+    prior_checkpoint_inhibitor = models.BooleanField(default=False, help_text="Previously treated with a PD-1/PD-L1 inhibitor.")
+    checkpoint_inhibitor_last_dose = models.DateField(null=True, blank=True)
     approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     approved_at = models.DateTimeField(auto_now_add=True)
     pause_reason = models.TextField(blank=True)

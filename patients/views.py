@@ -347,9 +347,13 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
         if chosen_protocol else None
     if request.method == "POST" and chosen_protocol is not None:
         try:
-            plan = plans.plan_start(patient=patient, protocol=chosen_protocol, rash_event=chosen_rash, start=start,
-                                    user=request.user, override_reason=data.get("override_reason", ""))
-        except (InputError, DoseTransitionError) as exc:
+            ici_date = data.get("checkpoint_inhibitor_last_dose") or ""
+            plan = plans.plan_start(
+                patient=patient, protocol=chosen_protocol, rash_event=chosen_rash, start=start, user=request.user,
+                override_reason=data.get("override_reason", ""), corticosteroid=data.get("corticosteroid", ""),
+                prior_checkpoint_inhibitor=data.get("prior_checkpoint_inhibitor") == "on",
+                checkpoint_inhibitor_last_dose=date_cls.fromisoformat(ici_date) if ici_date else None)
+        except (InputError, DoseTransitionError, ValueError) as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Plan approved and started; the dose state is now desensitization.")
@@ -364,7 +368,7 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
     from patients import desensitization as plans
     from patients.models import PlanDecision
-    from protocols.desensitization import TOLERANCE_WARNING, describe_capsules
+    from protocols.desensitization import CHECKPOINT_NOTE, TOLERANCE_WARNING, describe_capsules
 
     plan = _plan(request, patient_pk, plan_pk)
     days = plans.plan_days(plan)
@@ -379,6 +383,7 @@ def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
         "can_decide": request.user.has_role(plan.patient.clinic_id, *PRESCRIBER_ROLES),
         "decisions": plan.decisions.select_related("decided_by"), "decision_choices": PlanDecision.Decision.choices,
         "tolerance_warning": TOLERANCE_WARNING, "printing": request.GET.get("print") == "1",
+        "checkpoint_note": CHECKPOINT_NOTE,
         "cancelled": plan.days.filter(cancelled=True).count(),
     })
 

@@ -18,6 +18,8 @@ SCAR_SOURCE = "Reference §9.3 (S13: re-exposure contraindicated after SJS/TEN; 
 TOLERANCE_WARNING = ("Tolerance is temporary and kept only by continuous dosing; a missed dose can bring the "
                      "reaction back (reference §9.3, SEED-A, not confirmed). A prescriber decides whether to repeat the "
                      "step, step back or restart from step 1 before the next step (§9.3 requirement 3, A10).")
+CHECKPOINT_NOTE = ("Prior PD-1 blockade (half-life about 22 days) may have worsened alectinib skin toxicity in reported "
+                   "cases; the washout is recorded for the prescriber (reference §9.1, S11, S17).")
 FAILED_INFORMATION = ("Reported after a failed re-challenge: switching to another ALK inhibitor (brigatinib, lorlatinib) "
                       "— information only, reference §9.1 (S11).")
 

@@ -77,6 +77,17 @@ def test_seegobin_plan_materializes_23_days_and_starts_desensitization(patient, 
     assert DoseChangeEvent.objects.filter(course=course).last().reason == "rechallenge"
 
 
+def test_steroid_and_prior_checkpoint_inhibitor_are_recorded(client, patient, seegobin, prescriber):
+    client.force_login(prescriber)
+    response = client.post(reverse("plan_create", args=[patient.pk]), {
+        "protocol": seegobin.pk, "rash_event": patient.rash.pk, "start_date": TODAY.isoformat(),
+        "corticosteroid": "prednisolone 20 mg daily", "prior_checkpoint_inhibitor": "on",
+        "checkpoint_inhibitor_last_dose": "2025-12-01"}, follow=True)
+    plan = DesensitizationPlan.objects.get()
+    assert plan.corticosteroid == "prednisolone 20 mg daily" and plan.checkpoint_inhibitor_last_dose == date(2025, 12, 1)
+    assert "Prior PD-1 blockade" in response.content.decode()
+
+
 def test_summary_only_protocol_cannot_start(patient, prescriber):
     kimura = DesensitizationProtocol.objects.get(clinic__isnull=True, name__startswith="Kimura")
     with pytest.raises(InputError, match="Only a summary of this report is available"):
