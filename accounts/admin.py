@@ -8,10 +8,16 @@ from accounts.models import Clinic, Membership, User
 
 class ClinicScopedAdmin(admin.ModelAdmin):
     """Admin pages see the same rows as the app: only the user's clinics' data, and
-    foreign keys offer only choices from those clinics (accounts.access)."""
+    foreign keys offer only choices from those clinics (accounts.access). Models whose
+    queryset has no for_user() name the lookup to their clinic in `clinic_path`."""
+
+    clinic_path: str | None = None
 
     def get_queryset(self, request):
-        return super().get_queryset(request).for_user(request.user)
+        qs = super().get_queryset(request)
+        if self.clinic_path:
+            return qs.filter(**{f"{self.clinic_path}__in": request.user.clinic_ids()})
+        return qs.for_user(request.user)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         related = db_field.related_model

@@ -5,10 +5,14 @@ from accounts.admin import ClinicScopedAdmin
 from patients.models import (
     ClinicalEvent,
     ConcomitantMedication,
+    DesensitizationPlan,
     DoseChangeEvent,
     LabResult,
     Patient,
+    PlanDay,
+    PlanDecision,
     Recommendation,
+    RecommendationComment,
     ReferenceRange,
     TreatmentCourse,
 )
@@ -60,9 +64,7 @@ class ClinicalEventAdmin(ScopedHistoryAdmin):
 @admin.register(ConcomitantMedication)
 class MedicationAdmin(ScopedHistoryAdmin):
     list_display = ["course", "name", "category", "start_date", "end_date"]
-
-    def get_queryset(self, request):
-        return ConcomitantMedication.objects.filter(course__patient__clinic__in=request.user.clinic_ids())
+    clinic_path = "course__patient__clinic"
 
 
 @admin.register(ReferenceRange)
@@ -78,3 +80,40 @@ class RecommendationAdmin(ScopedHistoryAdmin):
 
     def has_add_permission(self, request):  # only the engine creates them; only prescribers decide, in the app
         return False
+
+
+class ReadOnlyScopedAdmin(ClinicScopedAdmin):
+    """Written only through the app's workflows (they keep the dose state consistent)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(RecommendationComment)
+class RecommendationCommentAdmin(ReadOnlyScopedAdmin):
+    list_display = ["recommendation", "author", "created_at"]
+    clinic_path = "recommendation__course__patient__clinic"
+
+
+@admin.register(DesensitizationPlan)
+class DesensitizationPlanAdmin(ReadOnlyScopedAdmin):
+    list_display = ["patient", "protocol", "start_date", "status", "approved_by"]
+    list_filter = ["status"]
+
+
+@admin.register(PlanDay)
+class PlanDayAdmin(ReadOnlyScopedAdmin):
+    list_display = ["plan", "number", "date", "step", "morning_mg", "evening_mg", "morning_taken", "evening_taken", "reaction"]
+    clinic_path = "plan__patient__clinic"
+
+
+@admin.register(PlanDecision)
+class PlanDecisionAdmin(ReadOnlyScopedAdmin):
+    list_display = ["plan", "decision", "decided_by", "decided_at"]
+    clinic_path = "plan__patient__clinic"

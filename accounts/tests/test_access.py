@@ -167,3 +167,24 @@ def test_signed_in_pages_are_not_cached(client, nurse):
     client.force_login(nurse)
     response = client.get(reverse("patient_list"))
     assert "no-store" in response["Cache-Control"]
+
+
+def test_every_admin_page_loads_for_a_clinic_admin_and_shows_only_their_clinic(client, clinic_a, clinic_b_objects,
+                                                                                 prescriber):
+    """Every registered model's changelist answers 200 and leaks no clinic-B patient."""
+    from django.contrib import admin
+    from django.contrib.auth.models import Permission
+
+    staff_admin = User.objects.create_user("adminpages", password="x-test-password-123", is_staff=True)
+    Membership.objects.create(user=staff_admin, clinic=clinic_a, role="admin")
+    staff_admin.user_permissions.add(*Permission.objects.all())
+    started_patient(clinic_a, prescriber, mrn="OWN-9")
+    client.force_login(staff_admin)
+    from patients.models import Patient
+
+    b_mrn = Patient.objects.get(pk=clinic_b_objects["patient_pk"]).mrn
+    for model in admin.site._registry:
+        url = reverse(f"admin:{model._meta.app_label}_{model._meta.model_name}_changelist")
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert b_mrn not in response.content.decode(), url
