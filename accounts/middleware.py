@@ -45,3 +45,16 @@ class NoStoreMiddleware:
         if request.user.is_authenticated and "Cache-Control" not in response:
             add_never_cache_headers(response)
         return response
+
+
+class ContentSecurityPolicyMiddleware:
+    """A strict CSP (reliability.md S9, I5): scripts only from our own static files, no
+    framing. Inline styles stay allowed: Chart.js and htmx set style attributes."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        response.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+        return response

@@ -13,6 +13,9 @@ def test_dashboards_on_the_demo_cohort(login_browser, live_server, artifacts):
 
     call_command("load_demo", verbosity=0)
     page = login_browser(User.objects.get(username="nurse.north"))
+    console_errors: list[str] = []
+    page.on("console", lambda msg: console_errors.append(msg.text) if msg.type == "error" else None)
+    page.on("response", lambda r: console_errors.append(f"{r.status} {r.url}") if r.status >= 400 else None)
 
     # Worklist: sections with counts; an inline follow-up without a full reload (htmx).
     page.goto(live_server.url + "/")
@@ -47,6 +50,7 @@ def test_dashboards_on_the_demo_cohort(login_browser, live_server, artifacts):
                           ".filter(k => k.startsWith('band')).length")
     assert bands == 5  # 600, withheld, 450, withheld, 300
     page.screenshot(path=str(artifacts / "patient-page.png"), full_page=True)
+    assert not console_errors, console_errors  # e.g. a Content-Security-Policy violation
 
     # Tablet.
     page.set_viewport_size({"width": 768, "height": 1024})

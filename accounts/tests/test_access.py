@@ -163,10 +163,13 @@ def test_admin_lists_only_the_admins_clinic(client, clinic_a, clinic_b_objects, 
     assert client.get(reverse("admin:patients_patient_change", args=[own.pk])).status_code == 200
 
 
-def test_signed_in_pages_are_not_cached(client, nurse):
+def test_signed_in_pages_are_not_cached_and_carry_a_strict_csp(client, nurse):
     client.force_login(nurse)
     response = client.get(reverse("patient_list"))
     assert "no-store" in response["Cache-Control"]
+    csp = response["Content-Security-Policy"]
+    assert "script-src 'self';" in csp and "frame-ancestors 'none'" in csp
+    assert response["X-Frame-Options"] == "DENY" and response["X-Content-Type-Options"] == "nosniff"
 
 
 def test_every_admin_page_loads_for_a_clinic_admin_and_shows_only_their_clinic(client, clinic_a, clinic_b_objects,

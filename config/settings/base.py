@@ -91,6 +91,7 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
     "accounts.middleware.NoStoreMiddleware",
+    "accounts.middleware.ContentSecurityPolicyMiddleware",
     # Last, so that a lockout response is produced after authentication ran.
     "axes.middleware.AxesMiddleware",
 ]
@@ -184,6 +185,11 @@ if HTTPS_ONLY:
     # Behind a TLS-terminating proxy that overwrites X-Forwarded-Proto (docker-compose, nginx).
     if env_bool("BEHIND_PROXY", True):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+CONTENT_SECURITY_POLICY = env.str(
+    "CONTENT_SECURITY_POLICY",
+    default="default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'self'; form-action 'self'; object-src 'none'",
+)
 # /health/ is polled by load balancers over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
