@@ -34,13 +34,20 @@ def on_clinical_data_changed(sender, patient_id: int, **kwargs) -> None:
     _recompute(patient_id)
 
 
+# The post_save receivers catch full saves from the admin and forms (a start date edited,
+# a patient archived in the admin). Saves made by patients.services pass update_fields and
+# send clinical_data_changed themselves, so they are skipped here: one recompute per change.
+
+
 @receiver(post_save, sender=TreatmentCourse)
-def on_course_saved(sender, instance: TreatmentCourse, **kwargs) -> None:
-    # Also catches edits of the start date in the admin.
+def on_course_saved(sender, instance: TreatmentCourse, created: bool, update_fields=None, **kwargs) -> None:
+    if created or update_fields is not None:
+        return
     transaction.on_commit(lambda: _recompute(instance.patient_id))
 
 
 @receiver(post_save, sender=Patient)
-def on_patient_saved(sender, instance: Patient, created: bool, **kwargs) -> None:
-    if not created:
-        transaction.on_commit(lambda: _recompute(instance.pk))
+def on_patient_saved(sender, instance: Patient, created: bool, update_fields=None, **kwargs) -> None:
+    if created or update_fields is not None:
+        return
+    transaction.on_commit(lambda: _recompute(instance.pk))

@@ -395,3 +395,18 @@ def test_overdue_query_plan_uses_the_index(course):
 
 def test_connection_is_available():
     assert connection.vendor in ("sqlite", "postgresql")
+
+
+def test_each_change_recomputes_due_dates_once(course, prescriber, django_capture_on_commit_callbacks):
+    """A service save announces itself once; the post_save receivers only catch admin/form saves."""
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        dose_change_record(course=course, to=Dose(DoseState.ON_DRUG, 450), effective_date=TODAY,
+                           reason=Reason.TOXICITY, ordered_by=prescriber, recorded_by=prescriber)
+    assert len(callbacks) == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        patient_archive(patient=course.patient)
+    assert len(callbacks) == 1
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        course.start_date = START + timedelta(days=1)
+        course.save()  # as the admin does
+    assert len(callbacks) == 1
