@@ -58,6 +58,20 @@ PRESCRIBER_ROLES = ("prescriber",)
 ADMIN_ROLES = ("admin",)
 
 
+def clinic_ids_with_role(user: User, *roles: str) -> list[int]:
+    return [c for c in user.clinic_ids() if user.has_role(c, *roles)]
+
+
+def require_role_somewhere(user: User, *roles: str) -> list[int]:
+    """The clinics where the user has one of `roles`; 403 when there are none."""
+    from django.core.exceptions import PermissionDenied
+
+    ids = clinic_ids_with_role(user, *roles)
+    if not ids:
+        raise PermissionDenied(f"This needs the {' or '.join(roles)} role in one of your clinics.")
+    return ids
+
+
 def require_role(user: User, clinic_id: int, *roles: str) -> None:
     """403 for a member of the clinic without the role (they can see the object, so a
     404 would hide nothing); callers fetch the object through the gate first."""

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from accounts.admin import ClinicScopedAdmin
+from accounts.admin import ClinicScopedAdmin, ReadOnlyScopedAdmin
 from monitoring.models import (
     ClinicSettings,
     Digest,
@@ -57,14 +57,6 @@ class RequirementVersionAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(
             Q(requirement__clinic__isnull=True) | Q(requirement__clinic__in=request.user.clinic_ids()))
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-
-class ReadOnlyScopedAdmin(ClinicScopedAdmin):
     def has_add_permission(self, request):
         return False
 

@@ -127,8 +127,7 @@ def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90
             schedule = version.parsed if version else rules.Schedule()
             if not schedule.phases:
                 continue
-            tests = sorted(d for d, found in by_patient[c["patient_id"]].items()
-                           if set(req.analytes) <= found and d >= c["start_date"])
+            tests = rules.satisfied_days(by_patient[c["patient_id"]], req.analytes, since=c["start_date"])
             anchor = max([t for t in tests if t < window_start] or [None], key=lambda x: x or date.min)
             later = [t for t in tests if t >= window_start]
             while True:

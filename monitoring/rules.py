@@ -110,6 +110,13 @@ def next_due(schedule: Schedule, start: date, last: date | None) -> date | None:
     return None
 
 
+def satisfied_days(results_by_day: dict[date, set[str]], analytes, *, since: date | None = None) -> list[date]:
+    """The days on which every analyte of a requirement was resulted (a full panel
+    counts; ALT alone is not a liver panel), on or after `since`, in order."""
+    wanted = set(analytes)
+    return sorted(d for d, found in results_by_day.items() if wanted <= found and (since is None or d >= since))
+
+
 def status(due: date | None, today: date, *, grace_days: int = DEFAULT_GRACE_DAYS,
            due_soon_days: int = DEFAULT_DUE_SOON_DAYS) -> str:
     if due is None:

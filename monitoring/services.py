@@ -78,7 +78,7 @@ def _test_days(course: TreatmentCourse, requirements: list[Requirement]) -> dict
     for req in requirements:
         days = list(record_days.get(req.code, []))
         if req.analytes:
-            days += [d for d, found in by_day.items() if set(req.analytes) <= found]
+            days += rules.satisfied_days(by_day, req.analytes)
         out[req.code] = sorted(days)
     return out
 

@@ -9,7 +9,14 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 
-from accounts.access import ADMIN_ROLES, CLINICAL_WRITE_ROLES, clinic_for_user_or_404, get_for_user_or_404, require_role
+from accounts.access import (
+    ADMIN_ROLES,
+    CLINICAL_WRITE_ROLES,
+    clinic_for_user_or_404,
+    get_for_user_or_404,
+    require_role,
+    require_role_somewhere,
+)
 from accounts.models import Clinic
 from monitoring import selectors, services
 from monitoring.forms import ClinicSettingsForm, FollowUpForm, MonitoringRecordForm, NewRequirementForm, ScheduleForm
@@ -177,9 +184,7 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
 
 def outbox(request: HttpRequest) -> HttpResponse:
     """What was sent, when, to whom, and what failed: for clinic admins."""
-    clinics = [c for c in request.user.clinic_ids() if request.user.has_role(c, *ADMIN_ROLES)]
-    if not clinics:
-        require_role(request.user, -1, *ADMIN_ROLES)
+    clinics = require_role_somewhere(request.user, *ADMIN_ROLES)
     digests = Digest.objects.filter(clinic_id__in=clinics).select_related("recipient", "clinic")[:300]
     failed = Digest.objects.filter(clinic_id__in=clinics, status=Digest.Status.FAILED).count()
     ticks = {h.name: h for h in Heartbeat.objects.filter(name__in=["monitoring_tick", "monitoring_full_sweep"])}
@@ -199,7 +204,7 @@ def requirements(request: HttpRequest) -> HttpResponse:
 
 def requirement_edit(request: HttpRequest, clinic_pk: int, requirement_pk: int) -> HttpResponse:
     clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
-    requirement = get_for_user_or_404_requirement(clinic, requirement_pk)
+    requirement = _requirement_of_clinic_or_404(clinic, requirement_pk)
     if requirement.clinic_id is None:
         own = Requirement.objects.filter(clinic=clinic, code=requirement.code).first()
         if own is not None:  # the clinic already replaced this default: edit its own
@@ -229,7 +234,8 @@ def requirement_edit(request: HttpRequest, clinic_pk: int, requirement_pk: int) 
                   {"form": form, "clinic": clinic, "requirement": requirement, "title": f"Edit {requirement.label}"})
 
 
-def get_for_user_or_404_requirement(clinic: Clinic, requirement_pk: int) -> Requirement:
+def _requirement_of_clinic_or_404(clinic: Clinic, requirement_pk: int) -> Requirement:
+    """A default requirement, or one of this clinic's own."""
     from django.http import Http404
 
     req = Requirement.objects.filter(pk=requirement_pk).prefetch_related("versions").first()

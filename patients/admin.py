@@ -1,7 +1,7 @@
 from django.contrib import admin
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin import ClinicScopedAdmin
+from accounts.admin import ClinicScopedAdmin, ReadOnlyScopedAdmin
 from patients.models import (
     ClinicalEvent,
     ConcomitantMedication,
@@ -79,19 +79,6 @@ class RecommendationAdmin(ScopedHistoryAdmin):
     readonly_fields = [f.name for f in Recommendation._meta.fields]
 
     def has_add_permission(self, request):  # only the engine creates them; only prescribers decide, in the app
-        return False
-
-
-class ReadOnlyScopedAdmin(ClinicScopedAdmin):
-    """Written only through the app's workflows (they keep the dose state consistent)."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False
 
 

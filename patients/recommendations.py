@@ -25,6 +25,7 @@ from patients.models import (
     RecommendationComment,
     TreatmentCourse,
 )
+from patients.services import pre_hold_dose
 from protocols.dosing import Dose, DoseState, Reason
 from protocols.engine import Case, Lab, assess
 from protocols.errors import InputError
@@ -44,11 +45,6 @@ def _toxicity_name(rule_id: str) -> str:
 
 def _course_start(course: TreatmentCourse) -> datetime:
     return timezone.make_aware(datetime.combine(course.start_date, time.min))
-
-
-def _pre_hold_dose(course: TreatmentCourse) -> int | None:
-    last = course.dose_events.filter(to_state=DoseState.WITHHELD).order_by("-effective_date", "-pk").first()
-    return last.from_dose_mg_bid if last else course.dose_mg_bid
 
 
 def build_case(course: TreatmentCourse) -> tuple[Case, dict[str, LabResult], dict[str, ClinicalEvent]]:
@@ -94,7 +90,7 @@ def build_case(course: TreatmentCourse) -> tuple[Case, dict[str, LabResult], dic
     lt_before = [e for e in events if e.kind == "bradycardia" and e.bradycardia == "life_threatening" and e != brady]
 
     if course.dose_state == DoseState.WITHHELD:
-        dose = _pre_hold_dose(course) or 600
+        dose = pre_hold_dose(course) or 600
         withheld: dict[str, Any] | None = {
             "resume": "same" if course.resume_dose_mg_bid == dose else "reduced",
             "resume_dose_mg_bid": course.resume_dose_mg_bid,
@@ -211,7 +207,7 @@ def recommendation_accept(
         grade = max([grades[a] for a in analytes if a in grades] or [rec.triggering_event.grade if rec.triggering_event and rec.triggering_event.grade else 0]) or None
         toxicity = ", ".join(dict.fromkeys(_toxicity_name(r) for r in rule_ids))[:60] + (f" ({', '.join(rule_ids)})" if rule_ids else "")
         if chosen["action"] == "withhold":
-            resume = chosen.get("resume_dose_mg_bid") or _pre_hold_dose(course) or course.dose_mg_bid
+            resume = chosen.get("resume_dose_mg_bid") or pre_hold_dose(course) or course.dose_mg_bid
             to, reason = Dose(DoseState.WITHHELD, resume_dose_mg_bid=resume), Reason.TOXICITY
         elif chosen["action"] == "resume":
             to, reason = Dose(DoseState.ON_DRUG, chosen["resume_dose_mg_bid"]), Reason.RECOVERY

@@ -70,7 +70,8 @@ def course_start(
     return course
 
 
-def _pre_hold_dose(course: TreatmentCourse) -> int | None:
+def pre_hold_dose(course: TreatmentCourse) -> int | None:
+    """The dose in use before the latest hold (None if the course was never held)."""
     last = course.dose_events.filter(to_state=DoseState.WITHHELD).order_by("-effective_date", "-pk").first()
     return last.from_dose_mg_bid if last else None
 
@@ -96,7 +97,7 @@ def dose_change_record(
     with transaction.atomic():
         # Lock the course so two prescribers cannot both move it from the same state.
         locked = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
-        check_transition(locked.dose, to, reason=Reason(reason), note=note, pre_hold_dose=_pre_hold_dose(locked))
+        check_transition(locked.dose, to, reason=Reason(reason), note=note, pre_hold_dose=pre_hold_dose(locked))
         last = locked.dose_events.order_by("-effective_date", "-pk").first()
         if last and effective_date < last.effective_date:
             raise InputError(f"The effective date cannot be before the last dose change ({last.effective_date}).")

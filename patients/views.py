@@ -15,8 +15,10 @@ from accounts.access import (
     ADMIN_ROLES,
     CLINICAL_WRITE_ROLES,
     PRESCRIBER_ROLES,
+    clinic_ids_with_role,
     get_for_user_or_404,
     require_role,
+    require_role_somewhere,
 )
 from accounts.models import Clinic
 from patients import selectors, services
@@ -38,11 +40,6 @@ def _patient(request: HttpRequest, patient_pk: int) -> Patient:
     return get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
 
 
-def _clinics_where(user, *roles: str):
-    ids = [c for c in user.clinic_ids() if user.has_role(c, *roles)]
-    return Clinic.objects.filter(pk__in=ids)
-
-
 def patient_list(request: HttpRequest) -> HttpResponse:
     """GET lists; POST searches, so names and MRNs never travel in a URL (ASVS 14.2.1)."""
     clinics = Clinic.objects.filter(pk__in=request.user.clinic_ids())
@@ -59,14 +56,12 @@ def patient_list(request: HttpRequest) -> HttpResponse:
         page = Paginator(patients, 100).get_page(1)
     else:
         page = Paginator(patients, 50).get_page(request.GET.get("page"))
-    can_add = _clinics_where(request.user, *CLINICAL_WRITE_ROLES).exists()
+    can_add = bool(clinic_ids_with_role(request.user, *CLINICAL_WRITE_ROLES))
     return render(request, "patients/patient_list.html", {"form": form, "page": page, "term": term, "can_add": can_add})
 
 
 def patient_create(request: HttpRequest) -> HttpResponse:
-    clinics = _clinics_where(request.user, *CLINICAL_WRITE_ROLES)
-    if not clinics.exists():
-        require_role(request.user, -1, *CLINICAL_WRITE_ROLES)
+    clinics = Clinic.objects.filter(pk__in=require_role_somewhere(request.user, *CLINICAL_WRITE_ROLES))
     form = PatientForm(request.POST or None, clinics=clinics)
     if request.method == "POST" and form.is_valid():
         try:

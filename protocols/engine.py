@@ -332,7 +332,6 @@ def _combine(findings: list[Finding], dose: int, review: list[str], fired: list[
     deciding = [f for f in findings if f.options]
     if not deciding:
         return {"action": CONTINUE}
-    floor = max(min(_RANK[o.kind] for o in f.options) for f in deciding)
     resume_when = _dedupe([c for f in deciding for o in f.options if _RANK[o.kind] >= 2 for c in o.resume_when])
     withholds = [f for f in deciding if any(o.kind.startswith("withhold") for o in f.options)]
     if len(withholds) > 1:
@@ -341,6 +340,7 @@ def _combine(findings: list[Finding], dose: int, review: list[str], fired: list[
     # The floor is what the rules together require at least. A rule that offers a choice
     # keeps those of its options that are at least as protective as the floor.
     floor_kind = max((min(f.options, key=lambda o: _RANK[o.kind]).kind for f in deciding), key=_RANK.__getitem__)
+    floor = _RANK[floor_kind]
     kinds: list[str] = []
     for f in deciding:
         if len(f.options) > 1:

@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllow
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from accounts.access import ADMIN_ROLES, PRESCRIBER_ROLES, require_role
+from accounts.access import ADMIN_ROLES, PRESCRIBER_ROLES, clinic_ids_with_role, require_role, require_role_somewhere
 from protocols.desensitization import Step, final_dose, unmakeable, validate_steps
 from protocols.dosing import LADDER
 from protocols.errors import InputError
@@ -38,7 +38,7 @@ def protocol_detail(request: HttpRequest, protocol_pk: int) -> HttpResponse:
     protocol = _protocol(request, protocol_pk)
     strengths = sorted({s for c in request.user.clinics.all() for s in c.strengths} or {150})
     can_edit = protocol.clinic_id is not None and request.user.has_role(protocol.clinic_id, *EDIT_ROLES)
-    can_copy = any(request.user.has_role(c, *EDIT_ROLES) for c in request.user.clinic_ids())
+    can_copy = bool(clinic_ids_with_role(request.user, *EDIT_ROLES))
     can_approve = (protocol.clinic_id is not None and protocol.has_steps and protocol.steps_approved_by_id is None
                    and request.user.has_role(protocol.clinic_id, *PRESCRIBER_ROLES))
     return render(request, "protocols/protocol_detail.html", {
@@ -52,9 +52,7 @@ def protocol_copy(request: HttpRequest, protocol_pk: int) -> HttpResponse:
     protocol = _protocol(request, protocol_pk)
     if request.method != "POST":
         return HttpResponseNotAllowed(["POST"])
-    clinics = [c for c in request.user.clinic_ids() if request.user.has_role(c, *EDIT_ROLES)]
-    if not clinics:
-        require_role(request.user, -1, *EDIT_ROLES)
+    clinics = require_role_somewhere(request.user, *EDIT_ROLES)
     with transaction.atomic():
         copy = DesensitizationProtocol.objects.create(
             clinic_id=clinics[0], name=f"{protocol.name} — clinic copy", source=f"Copied from: {protocol.source}",

@@ -167,3 +167,12 @@ def test_monitoring_due_command_bad_input_exits_2(stdin, message):
     assert result.returncode == 2 and result.stdout == ""
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_satisfied_days_need_every_analyte_of_the_requirement_on_the_same_day():
+    from monitoring.rules import satisfied_days
+
+    by_day = {d("2026-02-02"): {"alt", "ast", "total_bilirubin"}, d("2026-02-10"): {"alt"},
+              d("2026-01-01"): {"alt", "ast", "total_bilirubin", "cpk"}}
+    assert satisfied_days(by_day, ["alt", "ast", "total_bilirubin"]) == [d("2026-01-01"), d("2026-02-02")]
+    assert satisfied_days(by_day, ["alt", "ast", "total_bilirubin"], since=START) == [d("2026-02-02")]

@@ -75,8 +75,7 @@ class Command(BaseCommand):
         for clinic_index, code in enumerate(["north", "south"]):
             clinic = clinics[code]
             rng = random.Random(f"demo-{code}")
-            scenarios = SCENARIOS if code == "north" else SCENARIOS[:]
-            for i, (scenario, days) in enumerate(scenarios):
+            for i, (scenario, days) in enumerate(SCENARIOS):
                 mrn = f"{code[0].upper()}{1000 + i}"
                 if Patient.objects.filter(clinic=clinic, mrn=mrn).exists():
                     continue
