@@ -87,6 +87,10 @@ class CourseStartForm(CrispyMixin, forms.Form):
     )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["start_date"].initial = timezone.localdate()
+
     def clean_start_date(self):
         value = self.cleaned_data["start_date"]
         if value > timezone.localdate():
@@ -117,6 +121,10 @@ class DoseChangeForm(CrispyMixin, forms.Form):
         coerce=int, required=False, empty_value=None, choices=[("", "—")] + [(g, f"Grade {g}") for g in range(1, 6)]
     )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Required for a dose increase.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["effective_date"].initial = timezone.localdate()
 
     def clean_effective_date(self):
         value = self.cleaned_data["effective_date"]

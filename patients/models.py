@@ -247,7 +247,7 @@ class LabResult(models.Model):
         indexes = [models.Index(fields=["patient", "analyte", "-collected_at"], name="lab_latest_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_analyte_display()} {self.value} {self.unit}"
+        return f"{self.get_analyte_display()} {self.value.normalize():f} {self.unit}"
 
     @property
     def analyte_def(self):

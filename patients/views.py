@@ -334,6 +334,8 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     rashes = list(patient.events.filter(kind="rash").order_by("-onset_date"))
     chosen_protocol = next((p for p in protocols if str(p.pk) == data.get("protocol")), None)
     chosen_rash = next((r for r in rashes if str(r.pk) == data.get("rash_event")), None)
+    if chosen_rash is None and "rash_event" not in data:  # first visit: the latest resolved rash
+        chosen_rash = next((r for r in rashes if r.resolved_date), None)
     try:
         start = date_cls.fromisoformat(data.get("start_date") or "")
     except ValueError:
