@@ -1,4 +1,4 @@
-"""CTCAE v5.0 grading of laboratory values. Pure Python, Decimal arithmetic.
+"""CTCAE v5.0 grading of laboratory values. Pure Python, exact rational arithmetic.
 
 Source: ../shared/clinical-reference.md §8 (S9). Ranges are "greater than the lower
 bound, up to and including the upper bound" unless the table says otherwise (§8), and
@@ -13,23 +13,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from fractions import Fraction
 
 from protocols.errors import InputError
 
 CTCAE_VERSION = "CTCAE v5.0"
 
-D = Decimal
+# Every multiple is exact: inputs become Fractions (a Decimal converts exactly), so
+# 3 × 1.2 is 3.6 and never 3.5999… (reference §4, A7).
+D = Fraction
+Number = Fraction | Decimal | int
 
 
 @dataclass(frozen=True)
 class Grading:
     grade: int | None  # None: no numeric grade for this analyte
-    x_uln: Decimal | None  # value / ULN, when the analyte has a ULN
+    x_uln: Fraction | None  # value / ULN, exact, when the analyte has a ULN
     basis: str  # which table row was used, shown to the user
     version: str = CTCAE_VERSION
 
 
-def _band(multiple: Decimal, bounds: tuple[Decimal, Decimal, Decimal, Decimal]) -> int:
+def _band(multiple: Fraction, bounds: tuple[Fraction, Fraction, Fraction, Fraction]) -> int:
     """Grade from a multiple and the four lower bounds (each exclusive) of Grades 1–4."""
     grade = 0
     for i, bound in enumerate(bounds, start=1):
@@ -38,17 +42,21 @@ def _band(multiple: Decimal, bounds: tuple[Decimal, Decimal, Decimal, Decimal]) 
     return grade
 
 
-def _need(value: Decimal | None, what: str) -> Decimal:
+def _need(value: Number | None, what: str) -> Fraction:
     if value is None:
         raise InputError(f"{what} is required to grade this result.")
     if value <= 0:
         raise InputError(f"{what} must be greater than zero.")
-    return value
+    return Fraction(value)
 
 
-def grade_aminotransferase(value: Decimal, uln: Decimal, baseline: Decimal | None = None) -> Grading:
+def _exact(value: Number | None) -> Fraction | None:
+    return None if value is None else Fraction(value)
+
+
+def grade_aminotransferase(value: Number, uln: Number, baseline: Number | None = None) -> Grading:
     """ALT or AST increased, §8.1 (same table for both)."""
-    uln = _need(uln, "ULN")
+    uln, value, baseline = _need(uln, "ULN"), Fraction(value), _exact(baseline)
     x_uln = value / uln
     if baseline is not None and baseline > uln:
         x_bl = value / baseline
@@ -59,9 +67,9 @@ def grade_aminotransferase(value: Decimal, uln: Decimal, baseline: Decimal | Non
     return Grading(grade, x_uln, "§8.1 baseline normal (× ULN)")
 
 
-def grade_bilirubin(value: Decimal, uln: Decimal, baseline: Decimal | None = None) -> Grading:
+def grade_bilirubin(value: Number, uln: Number, baseline: Number | None = None) -> Grading:
     """Blood bilirubin increased, §8.1."""
-    uln = _need(uln, "ULN")
+    uln, value, baseline = _need(uln, "ULN"), Fraction(value), _exact(baseline)
     x_uln = value / uln
     if baseline is not None and baseline > uln:
         grade = _band(value / baseline, (D(1), D("1.5"), D(3), D(10)))
@@ -69,9 +77,9 @@ def grade_bilirubin(value: Decimal, uln: Decimal, baseline: Decimal | None = Non
     return Grading(_band(x_uln, (D(1), D("1.5"), D(3), D(10))), x_uln, "§8.1 baseline normal (× ULN)")
 
 
-def grade_creatinine(value: Decimal, uln: Decimal, baseline: Decimal | None = None) -> Grading:
+def grade_creatinine(value: Number, uln: Number, baseline: Number | None = None) -> Grading:
     """Creatinine increased, §8.2: the higher of the ULN and the baseline criteria."""
-    uln = _need(uln, "ULN")
+    uln, value, baseline = _need(uln, "ULN"), Fraction(value), _exact(baseline)
     x_uln = value / uln
     by_uln = _band(x_uln, (D(1), D("1.5"), D(3), D(6)))
     by_bl = 0
@@ -83,17 +91,17 @@ def grade_creatinine(value: Decimal, uln: Decimal, baseline: Decimal | None = No
     return Grading(max(by_uln, by_bl), x_uln, basis)
 
 
-def grade_cpk(value: Decimal, uln: Decimal, baseline: Decimal | None = None) -> Grading:
+def grade_cpk(value: Number, uln: Number, baseline: Number | None = None) -> Grading:
     """CPK increased, §8.3."""
-    uln = _need(uln, "ULN")
+    uln, value, baseline = _need(uln, "ULN"), Fraction(value), _exact(baseline)
     x_uln = value / uln
     return Grading(_band(x_uln, (D(1), D("2.5"), D(5), D(10))), x_uln, "§8.3 × ULN")
 
 
-def grade_anemia(value: Decimal, lln: Decimal, baseline: Decimal | None = None) -> Grading:
+def grade_anemia(value: Number, lln: Number, baseline: Number | None = None) -> Grading:
     """Anemia from hemoglobin in g/dL, §8.4. There is no numeric Grade 4 in v5.
     Exactly 10.0 g/dL is Grade 1; exactly 8.0 g/dL is Grade 2."""
-    lln = _need(lln, "LLN")
+    lln, value = _need(lln, "LLN"), Fraction(value)
     if value < D(8):
         grade = 3
     elif value < D(10):
@@ -117,16 +125,16 @@ _GRADERS = {
 
 def grade(
     analyte: str,
-    value: Decimal,
+    value: Number,
     *,
-    uln: Decimal | None = None,
-    lln: Decimal | None = None,
-    baseline: Decimal | None = None,
+    uln: Number | None = None,
+    lln: Number | None = None,
+    baseline: Number | None = None,
 ) -> Grading:
-    """Grade one result (value and limits in the canonical unit of the analyte)."""
+    """Grade one result (value and limits in the canonical unit of the analyte, exact)."""
     grader = _GRADERS.get(analyte)
     if grader is None:
-        x_uln = value / uln if uln else None
+        x_uln = Fraction(value) / Fraction(uln) if uln else None
         return Grading(None, x_uln, "no numeric CTCAE grade (§8.5)" if analyte == "heart_rate" else "not graded")
     limit = lln if analyte == "hemoglobin" else uln
     return grader(value, limit, baseline)  # type: ignore[arg-type]

@@ -16,7 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from protocols.engine import ACTIONS, RULES, assess, case_from_json
+from protocols.case_input import case_from_json
+from protocols.engine import ACTIONS, RULES, assess
 from protocols.errors import InputError
 
 ULN = {"alt": 40, "ast": 40, "total_bilirubin": "1.2", "creatinine": "1.1", "cpk": 170}
@@ -103,7 +104,7 @@ TABLE = [
     ("§4.6 Hb exactly 10.0 with suspicion does not fire", dict(hemoglobin="10.0", events={"hemolysis_suspected": True}), "continue", None, []),
     ("§4.6 HA1 Hb < 10 suspected -> withhold for work-up", dict(hemoglobin="9.9", events={"hemolysis_suspected": True}), "withhold", None, ["HA1"]),
     ("§4.6 HA2 confirmed -> reduce or discontinue", dict(hemoglobin="8.5", events={"hemolysis_confirmed": True}), "clinician_decision", None, ["HA2"]),
-    ("§4.6 Hb < 10 not suspected -> continue with review", dict(hemoglobin="9.0"), "continue", None, []),
+    ("§4.6 Hb < 10 not suspected -> prescriber review, no dose change", dict(hemoglobin="9.0"), "review", None, ["HB-LOW"]),
     # §4.8 combinations: most protective wins, one step per hold
     ("§4.8 H1 + C1 -> withhold reduced (one step)", dict(alt="250", cpk=900), "withhold", 450, ["H1", "C1"]),
     ("§4.8 C1 + B1 -> prescriber chooses same or reduced", dict(cpk=900, events={"bradycardia": "symptomatic", "contributing_medication": True, "contributing_medication_adjusted": True}),

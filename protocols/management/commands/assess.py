@@ -8,7 +8,8 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from protocols.cli import run_json_command
-from protocols.engine import assess, case_from_json
+from protocols.case_input import case_from_json
+from protocols.engine import assess
 
 
 class Command(BaseCommand):
