@@ -311,7 +311,7 @@ def test_any_case_gives_a_valid_recommendation_and_never_a_higher_dose(data):
     if out["action"] == "clinician_decision":
         assert len(options) >= 2
     for opt in options:
-        assert opt["action"] in ("continue", "withhold", "discontinue")
+        assert opt["action"] in ("continue", "review", "withhold", "discontinue")
         dose = opt.get("resume_dose_mg_bid")
         if dose is not None:
             assert dose in (600, 450, 300)
