@@ -7,6 +7,8 @@ Nothing here is hard-deleted through the UI; every change is kept by django-simp
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
+from fractions import Fraction
 
 from django.conf import settings
 from django.db import models
@@ -17,6 +19,7 @@ from accounts.access import ClinicScopedQuerySet
 from accounts.models import Clinic
 from protocols.analytes import ANALYTES
 from protocols.dosing import Dose, DoseState, Reason
+from protocols.labs import Lab
 
 ANALYTE_CHOICES = [(a.code, a.label) for a in ANALYTES.values()]
 
@@ -127,6 +130,9 @@ class TreatmentCourse(models.Model):
     dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
     resume_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
     recovery_condition = models.JSONField(default=list, blank=True)
+    # While withheld: the prescriber's recheck interval for the analytes of the recovery
+    # condition (reference §4.1 "more frequent testing", §11: the prescriber sets it).
+    recheck_every_days = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     history = HistoricalRecords()
@@ -212,7 +218,11 @@ class LabQuerySet(ClinicScopedQuerySet["LabResult"]):
 
 
 class LabResult(models.Model):
-    """One value, in the canonical unit of its analyte, with the limits it was graded on."""
+    """One value, in the canonical unit of its analyte, with the limits it was graded on.
+
+    The numbers the laboratory reported are kept as reported (`reported_*`): grade and
+    × ULN are derived from them exactly (`measurement()`), never from the rounded
+    canonical columns, which are for display and sorting."""
 
     class Source(models.TextChoices):
         MANUAL = "manual", "Manual entry"
@@ -226,6 +236,10 @@ class LabResult(models.Model):
     reported_unit = models.CharField(max_length=20)
     uln = models.DecimalField("ULN", max_digits=14, decimal_places=4, null=True, blank=True)
     lln = models.DecimalField("LLN", max_digits=14, decimal_places=4, null=True, blank=True)
+    # The limits as the laboratory reported them, in `reported_unit`; empty when the
+    # clinic's default range (kept in the canonical unit) was used.
+    reported_uln = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    reported_lln = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     collected_at = models.DateTimeField()
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
     is_baseline = models.BooleanField(default=False)
@@ -249,9 +263,18 @@ class LabResult(models.Model):
     def __str__(self) -> str:
         return f"{self.get_analyte_display()} {self.value.normalize():f} {self.unit}"
 
-    @property
-    def analyte_def(self):
-        return ANALYTES[self.analyte]
+    def measurement(self) -> Lab:
+        """The exact result the rules and the grading use (protocols.labs): the reported
+        numbers with exact factors; a clinic default limit is already canonical."""
+        factor = ANALYTES[self.analyte].factor(self.reported_unit)
+
+        def limit(reported: Decimal | None, canonical: Decimal | None) -> Fraction | None:
+            if reported is not None:
+                return Fraction(reported) * factor
+            return Fraction(canonical) if canonical is not None else None
+
+        return Lab(Fraction(self.reported_value) * factor, limit(self.reported_uln, self.uln),
+                   limit(self.reported_lln, self.lln), self.collected_at)
 
 
 class EventQuerySet(ClinicScopedQuerySet["ClinicalEvent"]):
@@ -386,6 +409,8 @@ class DoseChangeEvent(models.Model):
     to_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
     resume_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
     recovery_condition = models.JSONField(default=list, blank=True)
+    recheck_every_days = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="While withheld: recheck the analytes of the recovery condition this often.")
     effective_date = models.DateField()
     reason = models.CharField(max_length=20, choices=[(r.value, r.value.replace("_", " ")) for r in Reason])
     toxicity = models.CharField(max_length=80, blank=True, help_text="The toxicity, e.g. ALT increased")

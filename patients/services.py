@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from fractions import Fraction
 
 from django.db import transaction
 from django.dispatch import Signal
@@ -23,10 +24,11 @@ from patients.models import (
     ReferenceRange,
     TreatmentCourse,
 )
-from protocols import ctcae
-from protocols.analytes import ANALYTES, get_analyte
+from protocols.analytes import ANALYTES, get_analyte, ratio_to_decimal, to_decimal
 from protocols.dosing import Dose, DoseState, Reason, check_transition
 from protocols.errors import InputError
+from protocols.labs import Lab, grade_lab
+from protocols.numbers import parse_decimal
 
 # Sent after commit with patient_id=...; monitoring recomputes due dates on it.
 clinical_data_changed = Signal()
@@ -71,8 +73,10 @@ def course_start(
 
 
 def pre_hold_dose(course: TreatmentCourse) -> int | None:
-    """The dose in use before the latest hold (None if the course was never held)."""
-    last = course.dose_events.filter(to_state=DoseState.WITHHELD).order_by("-effective_date", "-pk").first()
+    """The dose in use before the latest hold (None if the course was never held). An
+    amendment of a hold (withheld → withheld) does not start a hold."""
+    last = (course.dose_events.filter(to_state=DoseState.WITHHELD).exclude(from_state=DoseState.WITHHELD)
+            .order_by("-effective_date", "-pk").first())
     return last.from_dose_mg_bid if last else None
 
 
@@ -91,6 +95,7 @@ def dose_change_record(
     triggering_event: ClinicalEvent | None = None,
     recovery_condition: list | None = None,
     recommendation=None,
+    recheck_every_days: int | None = None,
 ) -> DoseChangeEvent:
     """Apply one transition: refuse it with a clear message, or write the event and the
     course's new state together."""
@@ -111,6 +116,7 @@ def dose_change_record(
             to_dose_mg_bid=to.dose_mg_bid if to.state is DoseState.ON_DRUG else None,
             resume_dose_mg_bid=to.resume_dose_mg_bid if to.state is DoseState.WITHHELD else None,
             recovery_condition=recovery_condition or [],
+            recheck_every_days=recheck_every_days if to.state is DoseState.WITHHELD else None,
             effective_date=effective_date,
             reason=reason,
             toxicity=toxicity,
@@ -125,7 +131,8 @@ def dose_change_record(
         locked.dose_mg_bid = event.to_dose_mg_bid if to.state is not DoseState.DESENSITIZATION else to.dose_mg_bid
         locked.resume_dose_mg_bid = event.resume_dose_mg_bid
         locked.recovery_condition = event.recovery_condition if to.state is DoseState.WITHHELD else []
-        fields = ["dose_state", "dose_mg_bid", "resume_dose_mg_bid", "recovery_condition"]
+        locked.recheck_every_days = event.recheck_every_days
+        fields = ["dose_state", "dose_mg_bid", "resume_dose_mg_bid", "recovery_condition", "recheck_every_days"]
         if to.state is DoseState.DISCONTINUED:
             locked.end_date = effective_date
             locked.end_reason = (
@@ -166,22 +173,14 @@ class PanelError(InputError):
 
 
 def _decimal(raw: str | Decimal | None, what: str) -> Decimal | None:
-    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-        return None
-    try:
-        value = Decimal(str(raw).strip().replace(",", "."))
-    except InvalidOperation:
-        raise InputError(f"{what} must be a number, not {raw!r}.") from None
-    if not value.is_finite():
-        raise InputError(f"{what} must be a finite number.")
-    return value
+    return parse_decimal(raw, what)
 
 
-def baseline_values(patient: Patient) -> dict[str, Decimal]:
-    """The patient's own pre-treatment value per analyte (the latest one marked baseline)."""
-    values: dict[str, Decimal] = {}
+def baseline_values(patient: Patient) -> dict[str, Lab]:
+    """The patient's own pre-treatment result per analyte (the latest one marked baseline)."""
+    values: dict[str, Lab] = {}
     for lab in LabResult.objects.filter(patient=patient, is_baseline=True).order_by("collected_at"):
-        values[lab.analyte] = lab.value
+        values[lab.analyte] = lab.measurement()
     return values
 
 
@@ -219,15 +218,17 @@ def lab_panel_record(
         except InputError as exc:
             errors[f"{analyte.code}_value" if "unit" not in str(exc) else f"{analyte.code}_unit"] = str(exc)
             continue
-        value = reported * factor
         try:
             if reported < 0:
                 raise InputError(f"{analyte.label} cannot be negative.")
-            analyte.check_plausible(value)
+            analyte.check_plausible(Fraction(reported) * factor)
         except InputError as exc:
             errors[f"{analyte.code}_value"] = str(exc)
             continue
-        limits: dict[str, Decimal | None] = {"uln": None, "lln": None}
+        # Limits as the laboratory reported them (same unit as the value), else the
+        # clinic's default, kept in the canonical unit.
+        reported_limits: dict[str, Decimal | None] = {"uln": None, "lln": None}
+        limits: dict[str, Fraction | None] = {"uln": None, "lln": None}
         for name, wanted in (("uln", analyte.has_uln), ("lln", analyte.has_lln)):
             if not wanted:
                 continue
@@ -240,7 +241,8 @@ def lab_panel_record(
                 if given <= 0:
                     errors[f"{analyte.code}_limit"] = f"{name.upper()} must be greater than zero."
                     continue
-                limits[name] = given * factor
+                reported_limits[name] = given
+                limits[name] = Fraction(given) * factor
             else:
                 default = getattr(defaults.get(analyte.code), name, None)
                 if default is None:
@@ -249,27 +251,30 @@ def lab_panel_record(
                         "this clinic has no default range for it."
                     )
                     continue
-                limits[name] = default
+                limits[name] = Fraction(default)
         if f"{analyte.code}_limit" in errors:
             continue
-        grading = ctcae.grade(analyte.code, value, uln=limits["uln"], lln=limits["lln"], baseline=baselines.get(analyte.code))
+        measured = Lab(Fraction(reported) * factor, limits["uln"], limits["lln"], collected_at)
+        grading = grade_lab(analyte.code, measured, baselines.get(analyte.code))
         rows.append(
             LabResult(
                 patient=patient,
                 analyte=analyte.code,
-                value=value.quantize(Decimal("0.0001")),
+                value=to_decimal(measured.value),
                 unit=analyte.unit,
                 reported_value=reported,
                 reported_unit=entry.unit or analyte.unit,
-                uln=limits["uln"],
-                lln=limits["lln"],
+                uln=to_decimal(measured.uln) if measured.uln is not None else None,
+                lln=to_decimal(measured.lln) if measured.lln is not None else None,
+                reported_uln=reported_limits["uln"],
+                reported_lln=reported_limits["lln"],
                 collected_at=collected_at,
                 source=source,
                 is_baseline=is_baseline,
                 grade=grading.grade,
                 grade_basis=grading.basis,
                 grading_version=grading.version,
-                x_uln=grading.x_uln.quantize(Decimal("0.001")) if grading.x_uln is not None else None,
+                x_uln=ratio_to_decimal(grading.x_uln) if grading.x_uln is not None else None,
                 entered_by=entered_by,
             )
         )
@@ -301,7 +306,7 @@ def _regrade_after_baseline(patient: Patient, analytes: set[str]) -> None:
     """A new baseline changes the grade of on-treatment results graded against it (§8.1)."""
     baselines = baseline_values(patient)
     for lab in LabResult.objects.filter(patient=patient, analyte__in=analytes, is_baseline=False):
-        grading = ctcae.grade(lab.analyte, lab.value, uln=lab.uln, lln=lab.lln, baseline=baselines.get(lab.analyte))
+        grading = grade_lab(lab.analyte, lab.measurement(), baselines.get(lab.analyte))
         if grading.grade != lab.grade or grading.basis != lab.grade_basis:
             lab.grade, lab.grade_basis = grading.grade, grading.basis
             lab.save(update_fields=["grade", "grade_basis"])

@@ -13,7 +13,7 @@ Factors are exact fractions (1/17.1 is 10/171), never a rounded decimal: a bilir
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import ROUND_CEILING, Decimal
+from decimal import Decimal
 from fractions import Fraction
 
 from protocols.errors import InputError
@@ -76,10 +76,9 @@ def ratio_to_decimal(ratio: Fraction | Decimal, places: int = 3) -> Decimal:
     above 3 (3.0000001 shows as 3.001, not 3.000), and a ratio at or below 3 never
     shows above it. So what is stored and shown agrees with the strict "> k × ULN"
     comparison the rules make (reference §4, A7)."""
-    exact = Fraction(ratio)
-    scaled = exact * 10**places
-    up = -((-scaled.numerator) // scaled.denominator)  # ceiling, exact
-    return Decimal(up).scaleb(-places).quantize(Decimal(1).scaleb(-places), rounding=ROUND_CEILING)
+    scaled = Fraction(ratio) * 10**places
+    up = -((-scaled.numerator) // scaled.denominator)  # exact ceiling
+    return Decimal(up).scaleb(-places)
 
 
 _ENZYME_UNITS = {"U/L": Fraction(1), "IU/L": Fraction(1), "µkat/L": Fraction(60)}  # 1 µkat = 60 U by definition

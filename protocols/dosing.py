@@ -94,9 +94,22 @@ def check_transition(current: Dose, new: Dose, *, reason: Reason, note: str = ""
     if new.state is DoseState.DISCONTINUED:
         return
     if new.state is DoseState.WITHHELD:
-        if current.state is DoseState.WITHHELD:
-            raise DoseTransitionError("Alectinib is already withheld.")
+        if new.resume_dose_mg_bid is None:
+            # A hold pending a clinician's input (work-up, causality): the resume dose
+            # is decided on the result (reference §4.2, §4.6).
+            if reason is not Reason.TOXICITY:
+                raise DoseTransitionError("A hold without a resume dose is only for a toxicity work-up.")
+            return
         resume = _check_level(new.resume_dose_mg_bid, "The dose to resume at")
+        if current.state is DoseState.WITHHELD:
+            # Amending the hold in force: a stricter result during the hold (§4.8).
+            ceiling = current.resume_dose_mg_bid or pre_hold_dose or resume
+            if resume > ceiling and not note.strip():
+                raise DoseTransitionError(
+                    f"Resuming at {resume} mg, above the {ceiling} mg of the hold in force, needs a recorded reason "
+                    "(reference §3)."
+                )
+            return
         held_from = current.dose_mg_bid or resume
         # During desensitization the step dose is below the plan's target by design.
         if current.state is DoseState.ON_DRUG and resume > held_from and not note.strip():

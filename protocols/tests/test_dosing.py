@@ -39,6 +39,9 @@ LEGAL = [
     (held(600), DESENS, Reason.RECHALLENGE, "", 600, "desensitization after a rash hold"),
     (DESENS, on(600), Reason.RECHALLENGE, "", None, "desensitization completed"),
     (DESENS, held(600), Reason.TOXICITY, "", None, "reaction during desensitization"),
+    (held(600), held(450), Reason.TOXICITY, "", 600, "a worse result during the hold tightens it (reference §4.8)"),
+    (held(None), held(450), Reason.TOXICITY, "", 600, "a work-up hold gets its resume dose"),
+    (on(600), held(None), Reason.TOXICITY, "", None, "work-up hold: resume dose decided on the result (§4.6)"),
 ]
 
 ILLEGAL = [
@@ -52,7 +55,8 @@ ILLEGAL = [
     (STOP, held(300), Reason.TOXICITY, "", None, "permanently discontinued"),
     (STOP, STOP, Reason.TOXICITY, "", None, "permanently discontinued"),
     (on(600), on(600), Reason.PRESCRIBER_CHOICE, "", None, "already 600"),
-    (held(600), held(450), Reason.TOXICITY, "", None, "already withheld"),
+    (held(450), held(600), Reason.TOXICITY, "", 600, "above the 450 mg of the hold in force"),
+    (on(600), held(None), Reason.PRESCRIBER_CHOICE, "", None, "only for a toxicity work-up"),
     (on(450), held(600), Reason.TOXICITY, "", None, "never re-escalates"),
     (NEW, on(300), Reason.START, "", None, "starts at 600"),
     (NEW, held(600), Reason.TOXICITY, "", None, "begins with a start"),
