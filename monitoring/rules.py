@@ -110,6 +110,14 @@ def next_due(schedule: Schedule, start: date, last: date | None) -> date | None:
     return None
 
 
+def recheck_due(*, hold_start: date, last: date | None, every_days: int) -> date:
+    """While the drug is withheld after an elevation, the prescriber's recheck interval
+    counts from the last test taken since the hold began, or from the hold's start
+    (reference §4.1 "more frequent tests once elevations appear"; §11: the prescriber sets it)."""
+    base = last if last is not None and last >= hold_start else hold_start
+    return base + timedelta(days=every_days)
+
+
 def satisfied_days(results_by_day: dict[date, set[str]], analytes, *, since: date | None = None) -> list[date]:
     """The days on which every analyte of a requirement was resulted (a full panel
     counts; ALT alone is not a liver panel), on or after `since`, in order."""

@@ -35,6 +35,7 @@ from monitoring.models import (
     Requirement,
 )
 from patients.models import LabResult, TreatmentCourse
+from patients.recommendations import hold_started, recheck_analytes
 from protocols.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -110,6 +111,8 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
     # A requirement the clinic replaced or retired no longer applies to this course.
     MonitoringItem.objects.filter(course=course).exclude(requirement__in=requirements).delete()
     days = _test_days(course, requirements)
+    hold = hold_started(course) if course.recheck_every_days else None
+    recheck = set(recheck_analytes(course.recovery_condition)) if hold else set()
     items = []
     for req in requirements:
         last = days[req.code][-1] if days[req.code] else None
@@ -118,6 +121,10 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
         anchor = last if base == day else base  # a schedule introduced later counts from its start
         result = rules.evaluate(schedule, start=course.start_date, last=anchor, today=today,
                                 grace_days=cfg.grace_days, due_soon_days=cfg.due_soon_days)
+        if hold and set(req.analytes) & recheck:
+            due = rules.recheck_due(hold_start=hold.effective_date, last=last, every_days=course.recheck_every_days)
+            if result["due"] is None or due < result["due"]:
+                result = {"due": due, "recheck": True}
         item = existing.get(req.pk) or MonitoringItem(course=course, clinic_id=clinic_id, requirement=req)
         if item.last_done != last:
             item.snoozed_until = None  # a new test answers the follow-up

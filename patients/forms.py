@@ -249,6 +249,10 @@ class SearchForm(forms.Form):
 class AcceptForm(forms.Form):
     option = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, choices=[])
     effective_date = forms.DateField(widget=DATE)
+    recheck_every_days = forms.IntegerField(
+        required=False, min_value=1, max_value=31, label="Recheck every (days)",
+        help_text="While withheld, the analytes of the recovery condition are due this often "
+                  "(reference §4.1: more frequent tests once elevations appear).")
 
     def __init__(self, *args, recommendation, **kwargs):
         super().__init__(*args, **kwargs)

@@ -491,17 +491,27 @@ class Recommendation(models.Model):
     def headline(self) -> str:
         o = self.output
         if self.action == "withhold":
+            verb = "Keep withholding, now stricter" if o.get("hold_changed") else "Withhold"
             if o.get("resume_dose_mg_bid"):
                 how = "the same dose" if o.get("resume") == "same" else "a reduced dose"
-                return f"Withhold; resume at {o['resume_dose_mg_bid']} mg twice daily ({how}) on recovery"
-            return "Withhold; the prescriber decides on resumption"
+                return f"{verb}; resume at {o['resume_dose_mg_bid']} mg twice daily ({how}) on recovery"
+            return f"{verb}; the prescriber decides the resume dose on the result of the work-up"
         if self.action == "resume":
             return f"Resume at {o.get('resume_dose_mg_bid')} mg twice daily: the recovery condition is met"
         if self.action == "discontinue":
             return "Discontinue alectinib permanently"
         if self.action == "clinician_decision":
             return "The label leaves the choice to the prescriber"
+        if self.action == "review":
+            return "Prescriber review: the label has no rule for this; no dose change is suggested"
         return self.action
+
+    @property
+    def asks_recheck(self) -> bool:
+        """A hold whose recovery waits for laboratory values: the prescriber sets how
+        often to recheck them (reference §4.1, §11)."""
+        return any(o.get("action") == "withhold" and any(isinstance(c.get("analyte"), str) for c in o.get("resume_when", []))
+                   for o in self.options)
 
     @property
     def options(self) -> list[dict]:

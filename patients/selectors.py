@@ -69,7 +69,11 @@ def patient_page(patient: Patient) -> dict:
         from patients.desensitization import today_day
 
         running.today = today_day(running)
+    # Reference §9.3: SJS, TEN or DRESS on record means never re-challenge (derived from
+    # the events, so it cannot drift from them).
+    scar = next((e for e in clinical_events if e.kind == "rash" and e.is_scar), None)
     return {
+        "never_rechallenge": scar,
         "plans": plans,
         "running_plan": running,
         "courses": courses,

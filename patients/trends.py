@@ -8,7 +8,6 @@ research target (§10); the dose state as bands on the same time axis.
 from __future__ import annotations
 
 from datetime import date, datetime, time
-from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -60,9 +59,9 @@ def dose_bands(events: list, *, until: date) -> list[dict[str, Any]]:
 
 def _y(lab, x_uln: bool) -> float | None:
     if x_uln:
-        if lab.uln in (None, Decimal(0)):
-            return None
-        return float(lab.value / lab.uln)
+        # The stored multiple, derived exactly from the reported numbers and rounded up
+        # (protocols.labs): the point sits on the same side of every line as its grade.
+        return float(lab.x_uln) if lab.x_uln is not None else None
     return float(lab.value)
 
 

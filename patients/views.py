@@ -277,7 +277,10 @@ def recommendation_accept(request: HttpRequest, patient_pk: int, recommendation_
     from patients.recommendations import recommendation_accept as accept
 
     def act(rec, data):
-        event = accept(recommendation=rec, user=request.user, option=data["option"], effective_date=data["effective_date"])
+        event = accept(recommendation=rec, user=request.user, option=data["option"], effective_date=data["effective_date"],
+                       recheck_every_days=data.get("recheck_every_days"))
+        if event is None:
+            return "Reviewed: no dose change. The review is in the history."
         return f"Accepted: {event.from_label} → {event.to_label} from {event.effective_date:%d %b %Y}."
 
     return _on_recommendation(request, patient_pk, recommendation_pk, make_form=lambda data, rec: AcceptForm(data, recommendation=rec),

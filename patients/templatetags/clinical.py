@@ -4,6 +4,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
+from protocols.analytes import ratio_to_decimal
+
 register = template.Library()
 
 
@@ -32,6 +34,8 @@ def num(value, places=None):
 
 @register.filter
 def xuln(value):
+    """× ULN to 2 decimals, rounded up: never shown below a threshold it is above
+    (reference §4, A7; protocols.analytes.ratio_to_decimal)."""
     if value is None:
         return "—"
-    return f"{Decimal(value).quantize(Decimal('0.01')).normalize():f}×"
+    return f"{ratio_to_decimal(Decimal(value), 2).normalize():f}×"
