@@ -583,9 +583,18 @@ def _while_withheld(case: Case, findings: list[Finding], grades: dict[str, int],
         fired.extend(dict.fromkeys(new_rules))
         fired.append("HOLD-TIGHTENED")
     pressing = [f for f in findings if f.holds and not _criteria_met(f, case)]
-    if pressing or len(merged) > 1:
-        out = merged[0] if len(merged) == 1 else {"action": DECISION, "options": merged}
-        return {**out, "hold_changed": changed}
+    if len(merged) > 1:
+        # A choice already made when the hold was accepted (B1's same or reduced dose,
+        # HA2's reduce) is not asked again while the reason for it persists.
+        same = [o for o in merged if o["action"] == WITHHOLD and o.get("resume_dose_mg_bid") == held_dose
+                and {_key(c) for c in o.get("resume_when", [])} == {_key(c) for c in held_criteria}]
+        if same and pressing:
+            return {**same[0], "hold_changed": False}
+        if not same:
+            return {"action": DECISION, "options": merged, "hold_changed": True}
+        first = same[0]
+    elif pressing:
+        return {**first, "hold_changed": changed}
     criteria = first.get("resume_when", [])
     if criteria and all(criterion_met(c, case) for c in criteria):
         fired.append("RECOVERED")

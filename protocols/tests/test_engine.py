@@ -328,3 +328,46 @@ def test_the_rules_import_no_django():
             "bad = sorted(m for m in sys.modules if m.split('.')[0] == 'django'); print(bad); sys.exit(1 if bad else 0)")
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --- while withheld (reference §4.4, §4.5, §4.6, §4.8) -----------------------------------------
+
+
+def _held(resume_dose, *criteria):
+    return {"resume": "same" if resume_dose == 600 else "reduced", "resume_dose_mg_bid": resume_dose,
+            "resume_when": list(criteria)}
+
+
+def test_b1_choice_made_at_the_hold_is_not_asked_again_while_symptoms_persist():
+    from protocols.engine import HR_RECOVERY
+
+    events = {"bradycardia": "symptomatic", "contributing_medication": True, "contributing_medication_adjusted": True}
+    out = assess(case(events=events, heart_rate="50", withheld=_held(600, HR_RECOVERY)))
+    assert out["action"] == "withhold" and out["hold_changed"] is False and out["resume_dose_mg_bid"] == 600
+
+
+def test_hemolysis_confirmed_during_a_work_up_hold_offers_reduce_or_discontinue_once():
+    workup = {"analyte": None, "clinician": "hemolysis_workup", "text": "work-up"}
+    out = assess(case(hemoglobin="12.5", events={"hemolysis_confirmed": True}, withheld=_held(None, workup)))
+    assert out["action"] == "clinician_decision" and out["hold_changed"] is True
+    assert [o["action"] for o in out["options"]] == ["withhold", "discontinue"]
+    chosen = out["options"][0]
+    again = assess(case(hemoglobin="12.5", events={"hemolysis_confirmed": True},
+                        withheld=_held(chosen["resume_dose_mg_bid"], *chosen["resume_when"])))
+    assert again["action"] == "withhold" and again["hold_changed"] is False
+
+
+def test_an_earlier_cpk_value_during_the_hold_counts_with_the_occurrences_of_its_time():
+    """§4.5: the first episode's value seen again in a snapshot is still C1, not a second occurrence."""
+    from protocols.engine import Snapshot
+    from protocols.labs import lab_from_reported
+
+    crit = {"analyte": "cpk", "max_x_uln": 2.5, "or_baseline": True, "text": "CPK ≤ 2.5× ULN"}
+    c = case(cpk="300", withheld=_held(600, crit), history={"cpk_over_5x_uln_occurrences": 1})
+    c.during_hold = [Snapshot({"cpk": lab_from_reported("cpk", 1000, "U/L", uln=170)}, 0)]
+    out = assess(c)
+    assert out["action"] == "resume" and out["resume_dose_mg_bid"] == 600
+    c.during_hold = [Snapshot({"cpk": lab_from_reported("cpk", 1800, "U/L", uln=170)}, 0)]  # > 10×: C2
+    out = assess(c)
+    assert out["action"] == "resume" and out["resume_dose_mg_bid"] == 450
+    assert "C2" in [r["id"] for r in out["rules"]] and "HOLD-TIGHTENED" in [r["id"] for r in out["rules"]]
