@@ -536,6 +536,26 @@ def _tighten(option: dict[str, Any], held_dose: int | None, held_criteria: list[
             "resume_when": _dedupe(list(held_criteria) + list(option.get("resume_when", [])))}
 
 
+def _earlier_holds(case: Case) -> list[Finding]:
+    """The holds that earlier results during the hold asked for, at the time they arrived.
+    Only holds: a discontinuation asked for by an earlier result was put to the prescriber
+    when it was new."""
+    earlier = []
+    for snapshot in case.during_hold:
+        snap_case = replace(case, labs=snapshot.labs, withheld=None, during_hold=[],
+                            cpk_over_5x_uln_occurrences=snapshot.cpk_over_5x_uln_occurrences)
+        for f in _findings(snap_case, grades_of(snap_case), LAB_RULES):
+            options = [o for o in f.options if o.kind.holds]
+            if options:
+                earlier.append(Finding(f.rule, options))
+    return earlier
+
+
+def _same_hold(option: dict[str, Any], held_dose: int | None, held_criteria: list[dict[str, Any]]) -> bool:
+    return (option["action"] == WITHHOLD and option.get("resume_dose_mg_bid") == held_dose
+            and {_key(c) for c in option.get("resume_when", [])} == {_key(c) for c in held_criteria})
+
+
 def _while_withheld(case: Case, findings: list[Finding], grades: dict[str, int],
                     review: list[str], fired: list[str]) -> dict[str, Any]:
     """The drug is held. A new result can only make the hold stricter; otherwise the
@@ -558,16 +578,7 @@ def _while_withheld(case: Case, findings: list[Finding], grades: dict[str, int],
     now = _combine(findings, dose, review, fired)
     if now["action"] == DISCONTINUE:
         return now
-    earlier = []
-    for snapshot in case.during_hold:
-        snap_case = replace(case, labs=snapshot.labs, withheld=None, during_hold=[],
-                            cpk_over_5x_uln_occurrences=snapshot.cpk_over_5x_uln_occurrences)
-        for f in _findings(snap_case, grades_of(snap_case), LAB_RULES):
-            # Only holds: a discontinuation asked for by an earlier result was put to the
-            # prescriber when it was new.
-            options = [o for o in f.options if o.kind.holds]
-            if options:
-                earlier.append(Finding(f.rule, options))
+    earlier = _earlier_holds(case)
     holding = [f for f in findings if f.holds] + earlier
     base = _combine(holding, dose, [], []) if holding else {"action": WITHHOLD, "resume_when": []}
     options = base["options"] if base["action"] == DECISION else [base]
@@ -575,9 +586,7 @@ def _while_withheld(case: Case, findings: list[Finding], grades: dict[str, int],
         options = now["options"]
     merged = [_tighten(o, held_dose, held_criteria, dose) for o in options]
     first = merged[0]
-    changed = any(o["action"] != WITHHOLD for o in merged) or (
-        first.get("resume_dose_mg_bid") != held_dose or {_key(c) for c in first.get("resume_when", [])}
-        != {_key(c) for c in held_criteria})
+    changed = not _same_hold(first, held_dose, held_criteria)
     new_rules = [f.rule for f in earlier if f.rule not in fired]
     if changed:
         fired.extend(dict.fromkeys(new_rules))
@@ -586,8 +595,7 @@ def _while_withheld(case: Case, findings: list[Finding], grades: dict[str, int],
     if len(merged) > 1:
         # A choice already made when the hold was accepted (B1's same or reduced dose,
         # HA2's reduce) is not asked again while the reason for it persists.
-        same = [o for o in merged if o["action"] == WITHHOLD and o.get("resume_dose_mg_bid") == held_dose
-                and {_key(c) for c in o.get("resume_when", [])} == {_key(c) for c in held_criteria}]
+        same = [o for o in merged if _same_hold(o, held_dose, held_criteria)]
         if same and pressing:
             return {**same[0], "hold_changed": False}
         if not same:
