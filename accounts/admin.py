@@ -1,7 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.models import Clinic, Membership, User
 
@@ -39,6 +43,37 @@ class ReadOnlyScopedAdmin(ClinicScopedAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class ScopedHistoryAdmin(ClinicScopedAdmin, SimpleHistoryAdmin):
+    """History pages behind the same clinic gate as every other admin page.
+
+    django-simple-history looks objects up without the admin's queryset (its history
+    view falls back to the latest historical row; its revision view reads the history
+    table directly), so both views check the object against `get_queryset` first: another
+    clinic's object is a 404, as in the app. A revision page is read-only: posting it
+    would save an old version (clinic included) around the app's workflows."""
+
+    def _in_scope_or_404(self, request, object_id) -> None:
+        if not self.get_queryset(request).filter(pk=unquote(object_id)).exists():
+            raise Http404
+
+    def history_view(self, request, object_id, extra_context=None):
+        self._in_scope_or_404(request, object_id)
+        return super().history_view(request, object_id, extra_context=extra_context)
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        self._in_scope_or_404(request, object_id)
+        if request.method != "GET":
+            raise PermissionDenied("Old versions are read-only: correct the record through the app.")
+        return super().history_form_view(request, object_id, version_id, extra_context=extra_context)
+
+    def revert_disabled(self, request, obj=None) -> bool:
+        return True
+
+    def has_delete_permission(self, request, obj=None):
+        # Records are archived or corrected, never deleted (45 CFR 164.312(c)(1)).
         return False
 
 

@@ -1,7 +1,6 @@
 from django.contrib import admin
-from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.admin import ClinicScopedAdmin, ReadOnlyScopedAdmin
+from accounts.admin import ReadOnlyScopedAdmin, ScopedHistoryAdmin
 from patients.models import (
     ClinicalEvent,
     ConcomitantMedication,
@@ -16,12 +15,6 @@ from patients.models import (
     ReferenceRange,
     TreatmentCourse,
 )
-
-
-class ScopedHistoryAdmin(ClinicScopedAdmin, SimpleHistoryAdmin):
-    def has_delete_permission(self, request, obj=None):
-        # Records are archived or corrected, never deleted (45 CFR 164.312(c)(1)).
-        return False
 
 
 @admin.register(Patient)
