@@ -7,10 +7,44 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
-from accounts.models import Clinic, Membership, User
+from accounts.access import clinic_ids_with_role
+from accounts.models import Clinic, Membership, Role, User
 
 
-class ClinicScopedAdmin(admin.ModelAdmin):
+def scoped_choices(db_field, request):
+    """The rows a foreign key or many-to-many field of an admin form may offer: the same
+    clinic gate as the app (accounts.access). None: the field has no clinic (leave it)."""
+    related = db_field.related_model
+    manager = related._default_manager
+    if hasattr(manager.get_queryset(), "for_user"):
+        return manager.get_queryset().for_user(request.user)
+    if related is Clinic:
+        if db_field.model is Membership:
+            # Only a clinic's admin can grant access to it.
+            return Clinic.objects.filter(pk__in=clinic_ids_with_role(request.user, Role.ADMIN))
+        return Clinic.objects.filter(pk__in=request.user.clinic_ids())
+    if related is User:
+        return User.objects.filter(memberships__clinic__in=request.user.clinic_ids()).distinct()
+    return None
+
+
+class ScopedChoicesMixin:
+    """Every foreign-key and many-to-many choice of an admin form passes the clinic gate."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        choices = scoped_choices(db_field, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def formfield_for_manytomany(self, db_field, request, **kwargs):
+        choices = scoped_choices(db_field, request)
+        if choices is not None:
+            kwargs["queryset"] = choices
+        return super().formfield_for_manytomany(db_field, request, **kwargs)
+
+
+class ClinicScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
     """Admin pages see the same rows as the app: only the user's clinics' data, and
     foreign keys offer only choices from those clinics (accounts.access). Models whose
     queryset has no for_user() name the lookup to their clinic in `clinic_path`."""
@@ -20,17 +54,8 @@ class ClinicScopedAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         if self.clinic_path:
-            return qs.filter(**{f"{self.clinic_path}__in": request.user.clinic_ids()})
+            return qs.filter(**{f"{self.clinic_path}__in": request.user.clinic_ids()}).distinct()
         return qs.for_user(request.user)
-
-    def formfield_for_foreignkey(self, db_field, request, **kwargs):
-        related = db_field.related_model
-        manager = related._default_manager
-        if hasattr(manager.get_queryset(), "for_user"):
-            kwargs["queryset"] = manager.get_queryset().for_user(request.user)
-        elif related is Clinic:
-            kwargs["queryset"] = Clinic.objects.filter(pk__in=request.user.clinic_ids())
-        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class ReadOnlyScopedAdmin(ClinicScopedAdmin):
@@ -77,7 +102,7 @@ class ScopedHistoryAdmin(ClinicScopedAdmin, SimpleHistoryAdmin):
         return False
 
 
-class MembershipInline(admin.TabularInline):
+class MembershipInline(ScopedChoicesMixin, admin.TabularInline):
     model = Membership
     extra = 1
 
@@ -92,6 +117,13 @@ class UserAdmin(DjangoUserAdmin):
         if request.user.is_superuser:
             return qs
         return qs.filter(memberships__clinic__in=request.user.clinic_ids()).distinct()
+
+    def get_readonly_fields(self, request, obj=None):
+        # Only a superuser grants superuser status, staff status or permissions; a clinic
+        # admin manages memberships (roles) of their own clinics.
+        if request.user.is_superuser:
+            return super().get_readonly_fields(request, obj)
+        return ["is_superuser", "is_staff", "user_permissions", "groups", "last_login", "date_joined"]
 
 
 @admin.register(Clinic)

@@ -32,11 +32,11 @@ class ClinicSettingsAdmin(ClinicScopedAdmin):
 
 @admin.register(Requirement)
 class RequirementAdmin(admin.ModelAdmin):
-    """The defaults (no clinic) are shown read-only; clinics edit through the monitoring plan page,
-    which keeps versions."""
+    """Read-only here, for everyone: the shared defaults (no clinic) belong to every clinic,
+    and a clinic changes its own copy on the monitoring plan page, which keeps versions
+    (an admin save would switch a default off for every clinic, and skip the versions)."""
 
     list_display = ["label", "code", "clinic", "label_interval", "active"]
-    readonly_fields = ["clinic", "drug", "code", "analytes", "source", "label_interval"]
 
     def get_queryset(self, request):
         from django.db.models import Q
@@ -44,6 +44,12 @@ class RequirementAdmin(admin.ModelAdmin):
         return super().get_queryset(request).filter(Q(clinic__isnull=True) | Q(clinic__in=request.user.clinic_ids()))
 
     def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
         return False
 
 
@@ -101,8 +107,6 @@ class DirtyPatientAdmin(admin.ModelAdmin):
 
 
 @admin.register(NotificationPreference)
-class NotificationPreferenceAdmin(admin.ModelAdmin):
+class NotificationPreferenceAdmin(ClinicScopedAdmin):
     list_display = ["user", "digests_enabled", "updated_at"]
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).filter(user__memberships__clinic__in=request.user.clinic_ids()).distinct()
+    clinic_path = "user__memberships__clinic"

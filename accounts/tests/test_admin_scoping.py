@@ -48,7 +48,7 @@ def test_every_admin_url_refuses_another_clinics_objects(client, admin_a, clinic
     client.force_login(admin_a)
     b_mrn = Patient.objects.get(pk=clinic_b_objects["patient_pk"]).mrn
     walked = set()
-    for model_admin, obj in _foreign_objects(admin_a):
+    for _model_admin, obj in _foreign_objects(admin_a):
         opts = obj._meta
         prefix = f"admin:{opts.app_label}_{opts.model_name}"
         urls = [_url(f"{prefix}_change", obj.pk), _url(f"{prefix}_history", obj.pk), _url(f"{prefix}_delete", obj.pk)]
@@ -98,3 +98,28 @@ def test_lab_result_history_of_another_clinic_shows_no_values(client, admin_a, c
     assert client.get(reverse("admin:patients_labresult_history", args=[lab.pk])).status_code == 404
     version = lab.history.first()
     assert client.get(reverse("admin:patients_labresult_simple_history", args=[lab.pk, version.pk])).status_code == 404
+
+
+def test_shared_default_requirements_are_read_only_in_the_admin(client, admin_a):
+    from monitoring.models import Requirement
+
+    client.force_login(admin_a)
+    default = Requirement.objects.get(clinic__isnull=True, code="brain_imaging")
+    was_active = default.active
+    url = reverse("admin:monitoring_requirement_change", args=[default.pk])
+    response = client.post(url, {"label": default.label, "code": default.code})  # "active" unticked
+    assert response.status_code == 403
+    default.refresh_from_db()
+    assert default.active == was_active
+
+
+def test_admin_choices_offer_only_own_clinics_users_and_clinics(client, admin_a, clinic_a, clinic_b, outsider):
+    client.force_login(admin_a)
+    body = client.get(reverse("admin:monitoring_notificationpreference_add")).content.decode()
+    assert "admin-a" in body and "outsider" not in body
+    body = client.get(reverse("admin:accounts_user_change", args=[admin_a.pk])).content.decode()
+    start = body.index('name="memberships-0-clinic"')
+    select = body[start:body.index("</select>", start)]
+    assert f'<option value="{clinic_a.pk}"' in select and f'<option value="{clinic_b.pk}"' not in select
+    # A clinic admin cannot grant themselves or others superuser status or permissions.
+    assert 'name="is_superuser"' not in body and 'name="user_permissions"' not in body
