@@ -272,7 +272,9 @@ class Digest(models.Model):
         FAILED = "failed", "Failed"
         SKIPPED = "skipped", "Skipped"
 
-    MAX_ATTEMPTS = 5
+    # With monitoring.rules.retry_delay the attempts span about four hours: a short mail
+    # outage delays the day's digests, it does not lose them.
+    MAX_ATTEMPTS = 10
 
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="digests")
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="digests")
@@ -281,6 +283,7 @@ class Digest(models.Model):
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
     lease_until = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="After a transient failure: not before.")
     last_error = models.TextField(blank=True)
     to_address = models.EmailField(blank=True)
     item_count = models.PositiveIntegerField(default=0)

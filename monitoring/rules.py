@@ -110,6 +110,18 @@ def next_due(schedule: Schedule, start: date, last: date | None) -> date | None:
     return None
 
 
+RETRY_BASE_SECONDS = 60
+RETRY_CAP_SECONDS = 3600
+
+
+def retry_delay(attempt: int, jitter: float = 0.0) -> timedelta:
+    """How long to wait after failed attempt `attempt` (1, 2, …) before the next one:
+    exponential from a minute, capped at an hour, spread by `jitter` (a fraction in
+    [-0.2, 0.2]) so that many rows failed by one outage do not retry in step."""
+    seconds = min(RETRY_BASE_SECONDS * 2 ** max(attempt - 1, 0), RETRY_CAP_SECONDS)
+    return timedelta(seconds=seconds * (1 + max(-0.2, min(0.2, jitter))))
+
+
 def recheck_due(*, hold_start: date, last: date | None, every_days: int) -> date:
     """While the drug is withheld after an elevation, the prescriber's recheck interval
     counts from the last test taken since the hold began, or from the hold's start

@@ -7,10 +7,11 @@ overlapping beats, retries and several workers cannot double-send (reliability.m
 from __future__ import annotations
 
 import logging
+import random
 import zoneinfo
 from collections import defaultdict
 from datetime import date, datetime, timedelta
-from smtplib import SMTPException
+from smtplib import SMTPException, SMTPRecipientsRefused
 
 from django.conf import settings
 from django.core import signing
@@ -296,7 +297,8 @@ def digests_requeue(*, now: datetime, older_than: timedelta | None = None) -> in
     task finds nothing to do."""
     older_than = older_than or timedelta(seconds=2 * settings.DIGEST_LEASE_SECONDS)
     stale = Digest.objects.filter(
-        Q(status=Digest.Status.PENDING, created_at__lt=now - older_than)
+        Q(status=Digest.Status.PENDING, next_attempt_at__isnull=True, created_at__lt=now - older_than)
+        | Q(status=Digest.Status.PENDING, next_attempt_at__lte=now)
         | Q(status=Digest.Status.SENDING, lease_until__lt=now)
     ).values_list("pk", flat=True)
     ids = list(stale[:500])
@@ -347,40 +349,69 @@ def digest_render(digest: Digest, *, today: date) -> tuple[str, str, str]:
     return subject, text, html
 
 
+def _permanent(exc: BaseException) -> bool:
+    """A failure that another attempt will not cure: the server refused the recipients or
+    the message (5xx), or the message itself is wrong (an address with CR/LF, a template
+    error). Network errors, timeouts and 4xx replies are transient."""
+    if isinstance(exc, SMTPRecipientsRefused):
+        codes = [code for code, _ in exc.recipients.values()]
+        return bool(codes) and all(code >= 500 for code in codes)
+    if isinstance(exc, SMTPException):
+        return getattr(exc, "smtp_code", 0) >= 500
+    return not isinstance(exc, OSError)
+
+
 def digest_send(*, digest_id: int, now: datetime | None = None) -> str:
-    """Claim, render, send, record. Returns what happened; raises DigestDeferred on a
-    transient failure so the task retries with backoff."""
+    """Claim, render, send, record. Any exception ends the attempt, is recorded and
+    counts. A transient failure raises DigestDeferred after setting the row back to
+    pending with `next_attempt_at` (monitoring_tick requeues it then); a permanent one, or
+    the last attempt, marks it failed and alerts the clinic's admins."""
     now = now or timezone.now()
     claimed = Digest.objects.filter(
         Q(status=Digest.Status.PENDING) | Q(status=Digest.Status.SENDING, lease_until__lt=now), pk=digest_id,
     ).update(status=Digest.Status.SENDING, lease_until=now + timedelta(seconds=settings.DIGEST_LEASE_SECONDS),
-             attempts=F("attempts") + 1)
+             attempts=F("attempts") + 1, next_attempt_at=None)
     if claimed != 1:
         return "not claimed"  # sent, failed, or being sent by another worker
     digest = Digest.objects.select_related("recipient", "clinic").get(pk=digest_id)
-    subject, text, html = digest_render(digest, today=digest.for_date)
-    message = EmailMultiAlternatives(
-        subject, text, settings.DEFAULT_FROM_EMAIL, [digest.to_address or digest.recipient.email],
-        headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>"},
-        connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
-    )
-    message.attach_alternative(html, "text/html")
     try:
-        message.send()
-    except (SMTPException, OSError) as exc:
-        error = f"{type(exc).__name__}: {exc}"[:500]
-        permanent = getattr(exc, "smtp_code", 0) >= 500 if isinstance(exc, SMTPException) else False
-        final = permanent or digest.attempts >= Digest.MAX_ATTEMPTS
-        Digest.objects.filter(pk=digest.pk).update(
-            status=Digest.Status.FAILED if final else Digest.Status.PENDING, last_error=error, lease_until=None
+        subject, text, html = digest_render(digest, today=digest.for_date)
+        message = EmailMultiAlternatives(
+            subject, text, settings.DEFAULT_FROM_EMAIL, [digest.to_address or digest.recipient.email],
+            headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>"},
+            connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
         )
-        log.warning("digest %s attempt %s failed: %s", digest.pk, digest.attempts, error)
+        message.attach_alternative(html, "text/html")
+        message.send()
+    except Exception as exc:  # noqa: BLE001 - every failure ends the attempt and is recorded
+        error = f"{type(exc).__name__}: {exc}"[:500]
+        final = _permanent(exc) or digest.attempts >= Digest.MAX_ATTEMPTS
+        retry_at = None if final else now + rules.retry_delay(digest.attempts, random.uniform(-0.2, 0.2))  # noqa: S311
+        Digest.objects.filter(pk=digest.pk).update(
+            status=Digest.Status.FAILED if final else Digest.Status.PENDING, last_error=error, lease_until=None,
+            next_attempt_at=retry_at,
+        )
         if final:
+            log.error("digest %s failed for good after %s attempt(s): %s", digest.pk, digest.attempts, error)
             return "failed"
+        log.warning("digest %s attempt %s failed, next at %s: %s", digest.pk, digest.attempts, retry_at, error)
         raise DigestDeferred(error) from exc
     Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.SENT, sent_at=timezone.now(), lease_until=None,
                                                last_error="")
     return "sent"
+
+
+def digest_retry(*, digest: Digest, user: User) -> Digest:
+    """A clinic admin sends a failed digest again (after fixing the address or the mail
+    server): a fresh set of attempts, queued now."""
+    updated = Digest.objects.filter(pk=digest.pk, status=Digest.Status.FAILED).update(
+        status=Digest.Status.PENDING, attempts=0, next_attempt_at=None,
+        last_error=f"Retry requested by {user} ({digest.last_error})"[:500])
+    if updated != 1:
+        raise InputError("Only a failed email can be retried.")
+    _enqueue_sends([digest.pk])
+    digest.refresh_from_db()
+    return digest
 
 
 def preference_set(*, user: User, digests_enabled: bool) -> NotificationPreference:

@@ -48,9 +48,14 @@ def monitoring_full_sweep() -> int:
     return n
 
 
-@shared_task(autoretry_for=(DigestDeferred, OperationalError), retry_backoff=True, retry_backoff_max=600,
-             retry_jitter=True, max_retries=4)
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=600, retry_jitter=True,
+             max_retries=4)
 def send_digest(digest_id: int) -> str:
+    """Transient mail failures are not retried here: the row keeps its next attempt time
+    and monitoring_tick requeues it, so retries span hours and survive worker restarts."""
     from monitoring.services import digest_send
 
-    return digest_send(digest_id=digest_id)
+    try:
+        return digest_send(digest_id=digest_id)
+    except DigestDeferred:
+        return "deferred"

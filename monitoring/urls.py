@@ -7,6 +7,7 @@ urlpatterns = [
     path("cohort/", views.cohort, name="cohort"),
     path("monitoring/items/<int:item_pk>/follow-up/", views.follow_up, name="follow_up"),
     path("monitoring/outbox/", views.outbox, name="outbox"),
+    path("monitoring/outbox/<int:digest_pk>/retry/", views.digest_retry, name="digest_retry"),
     path("monitoring/requirements/", views.requirements, name="requirements"),
     path("monitoring/clinics/<int:clinic_pk>/requirements/new/", views.requirement_create, name="requirement_create"),
     path("monitoring/clinics/<int:clinic_pk>/requirements/<int:requirement_pk>/", views.requirement_edit,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
@@ -13,6 +15,7 @@ from accounts.access import (
     ADMIN_ROLES,
     CLINICAL_WRITE_ROLES,
     clinic_for_user_or_404,
+    clinic_ids_with_role,
     get_for_user_or_404,
     require_role,
     require_role_somewhere,
@@ -96,6 +99,10 @@ def home(request: HttpRequest) -> HttpResponse:
         "requirement_choices": sorted({(r.code, r.label) for c in clinic_ids for r in Requirement.objects.for_clinic(c)}),
         "nurses": User.objects.filter(memberships__clinic_id__in=clinic_ids, memberships__role="nurse").distinct(),
         "query": request.GET.urlencode(),
+        # The alert of a reminder that could not be delivered, for the clinic's admins.
+        "failed_digests": Digest.objects.filter(
+            clinic_id__in=clinic_ids_with_role(request.user, *ADMIN_ROLES), status=Digest.Status.FAILED,
+            for_date__gte=today - timedelta(days=7)).count(),
     }
     return render(request, "monitoring/worklist.html", context)
 
@@ -189,6 +196,21 @@ def outbox(request: HttpRequest) -> HttpResponse:
     failed = Digest.objects.filter(clinic_id__in=clinics, status=Digest.Status.FAILED).count()
     ticks = {h.name: h for h in Heartbeat.objects.filter(name__in=["monitoring_tick", "monitoring_full_sweep"])}
     return render(request, "monitoring/outbox.html", {"digests": digests, "failed": failed, "ticks": ticks})
+
+
+def digest_retry(request: HttpRequest, digest_pk: int) -> HttpResponse:
+    """A clinic admin sends a failed reminder again."""
+    digest = get_for_user_or_404(Digest.objects.select_related("recipient"), request.user, pk=digest_pk)
+    if request.method != "POST":  # after the gate: another clinic's digest is a 404 first
+        return HttpResponseNotAllowed(["POST"])
+    require_role(request.user, digest.clinic_id, *ADMIN_ROLES)
+    try:
+        services.digest_retry(digest=digest, user=request.user)
+    except InputError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"The {digest.get_kind_display().lower()} to {digest.recipient} is queued again.")
+    return redirect("outbox")
 
 
 def requirements(request: HttpRequest) -> HttpResponse:

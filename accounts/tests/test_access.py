@@ -70,14 +70,17 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     DesensitizationStep.objects.create(protocol=protocol, order=2, morning_mg=600, evening_mg=600, days=1)
     plan = plan_start(patient=patient, protocol=protocol, rash_event=rash, start=timezone.localdate(),
                       user=outsider_prescriber)
-    return {"patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
+    from monitoring.models import Digest
+
+    digest = Digest.objects.create(recipient=outsider, clinic=clinic_b, for_date=timezone.localdate(), status="failed")
+    return {"digest_pk": digest.pk, "patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
             "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider),
             "protocol_pk": protocol.pk, "plan_pk": plan.pk, "day_pk": plan.days.first().pk}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
 KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token", "protocol_pk",
-                "plan_pk", "day_pk"}
+                "plan_pk", "day_pk", "digest_pk"}
 
 
 def test_every_url_keyword_is_known():

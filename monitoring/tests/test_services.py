@@ -410,3 +410,84 @@ def test_each_change_recomputes_due_dates_once(course, prescriber, django_captur
         course.start_date = START + timedelta(days=1)
         course.save()  # as the admin does
     assert len(callbacks) == 1
+
+
+# --- mail faults (issue: an error that is not an SMTP error looped; a short outage lost the day) ---
+
+
+def test_an_error_that_is_not_smtp_ends_the_attempt_counts_and_fails(course, staff_member, clinic_admin, client):
+    items(course)
+    plan()
+    digest = Digest.objects.get()
+    Digest.objects.filter(pk=digest.pk).update(to_address="sam@example.org\r\nBcc: x@example.org")
+    assert services.digest_send(digest_id=digest.pk) == "failed"
+    digest.refresh_from_db()
+    assert (digest.status, digest.attempts, digest.lease_until) == ("failed", 1, None)
+    assert "BadHeaderError" in digest.last_error or "ValueError" in digest.last_error
+    assert services.digests_requeue(now=timezone.now() + timedelta(hours=2)) == 0, "never requeued"
+    client.force_login(clinic_admin)
+    assert "could not be delivered" in client.get(reverse("home")).content.decode()
+
+
+def test_550_at_rcpt_is_permanent_without_an_smtp_code_attribute(course, staff_member):
+    items(course)
+    plan()
+    digest = Digest.objects.get()
+    error = SMTPRecipientsRefused({"sam@example.org": (550, b"user unknown")})  # as smtplib raises it
+    with mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=error):
+        assert services.digest_send(digest_id=digest.pk) == "failed"
+
+
+def test_a_short_outage_is_retried_for_hours_with_backoff(course, staff_member):
+    from monitoring import rules
+
+    items(course)
+    plan()
+    digest = Digest.objects.get()
+    now = timezone.now()
+    with mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=SMTPServerDisconnected("gone")):
+        for _ in range(3):
+            with pytest.raises(services.DigestDeferred):
+                services.digest_send(digest_id=digest.pk, now=now)
+            digest.refresh_from_db()
+            assert digest.status == "pending" and digest.next_attempt_at > now
+            with mock.patch("monitoring.services._enqueue_sends"):
+                assert services.digests_requeue(now=now) == 0, "not before its next attempt"
+                assert services.digests_requeue(now=digest.next_attempt_at) == 1
+            now = digest.next_attempt_at
+    total = sum((rules.retry_delay(a) for a in range(1, Digest.MAX_ATTEMPTS)), timedelta())
+    assert total > timedelta(hours=3)
+    assert services.digest_send(digest_id=digest.pk, now=now) == "sent"
+
+
+def test_retry_delay_grows_and_is_capped():
+    from monitoring import rules
+
+    assert rules.retry_delay(1) == timedelta(minutes=1)
+    assert rules.retry_delay(2) == timedelta(minutes=2)
+    assert rules.retry_delay(20) == timedelta(hours=1)
+    assert rules.retry_delay(20, 0.2) == timedelta(hours=1.2)
+    assert rules.retry_delay(20, 5) == timedelta(hours=1.2), "jitter is bounded"
+
+
+def test_a_clinic_admin_retries_a_failed_digest_from_the_outbox(course, staff_member, clinic_admin, client):
+    items(course)
+    plan()
+    digest = Digest.objects.get()
+    Digest.objects.filter(pk=digest.pk).update(status="failed", attempts=10, last_error="SMTPServerDisconnected")
+    client.force_login(clinic_admin)
+    assert 'action="/monitoring/outbox/' in client.get(reverse("outbox")).content.decode()
+    with mock.patch("monitoring.services._enqueue_sends") as enqueue:
+        client.post(reverse("digest_retry", args=[digest.pk]))
+    digest.refresh_from_db()
+    assert (digest.status, digest.attempts) == ("pending", 0) and enqueue.called
+    assert services.digest_send(digest_id=digest.pk) == "sent"
+
+
+def test_staff_cannot_retry_a_digest(course, staff_member, client):
+    items(course)
+    plan()
+    digest = Digest.objects.get()
+    Digest.objects.filter(pk=digest.pk).update(status="failed")
+    client.force_login(staff_member)
+    assert client.post(reverse("digest_retry", args=[digest.pk])).status_code == 403
