@@ -116,3 +116,20 @@ def test_a_bad_boolean_fails_loudly(tmp_path):
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert "DEBUG must be true or false, not 'maybe'" in result.stderr
+
+
+@pytest.mark.parametrize(("behind_proxy", "trusted"), [(None, "None"), ("true", "('HTTP_X_FORWARDED_PROTO', 'https')")])
+def test_x_forwarded_proto_is_trusted_only_when_behind_a_proxy(tmp_path, behind_proxy, trusted):
+    """A client reaching gunicorn directly must not claim HTTPS with a header (reliability.md)."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", "DEBUG": "false",
+           "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "clinic.example.org",
+           "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}", "VAR_DIR": str(tmp_path)}
+    env.pop("BEHIND_PROXY", None)
+    env.pop("HTTPS_ONLY", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    if behind_proxy:
+        env["BEHIND_PROXY"] = behind_proxy
+    code = "from django.conf import settings; print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None))"
+    result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.stdout.strip().splitlines()[-1] == trusted, result.stderr

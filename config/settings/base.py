@@ -182,8 +182,9 @@ if HTTPS_ONLY:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
-    # Behind a TLS-terminating proxy that overwrites X-Forwarded-Proto (docker-compose, nginx).
-    if env_bool("BEHIND_PROXY", True):
+    # Only behind a TLS-terminating proxy that overwrites X-Forwarded-Proto (set it there):
+    # trusted by default, a client reaching gunicorn directly could claim HTTPS.
+    if env_bool("BEHIND_PROXY", False):
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 CONTENT_SECURITY_POLICY = env.str(
     "CONTENT_SECURITY_POLICY",
