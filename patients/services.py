@@ -241,6 +241,11 @@ def lab_panel_record(
                 if given <= 0:
                     errors[f"{analyte.code}_limit"] = f"{name.upper()} must be greater than zero."
                     continue
+                try:
+                    analyte.check_limit_plausible(name.upper(), Fraction(given) * factor)
+                except InputError as exc:
+                    errors[f"{analyte.code}_limit"] = str(exc)
+                    continue
                 reported_limits[name] = given
                 limits[name] = Fraction(given) * factor
             else:
@@ -285,7 +290,7 @@ def lab_panel_record(
     )
     for code in duplicates:
         errors[f"{code}_value"] = (
-            f"A {ANALYTES[code].label} result collected at this time is already recorded for this patient."
+            f"A result for {ANALYTES[code].label} collected at this time is already recorded for this patient."
         )
     if not rows and not errors:
         errors["__all__"] = "Enter at least one value."

@@ -31,6 +31,9 @@ class Analyte:
     has_uln: bool = False
     has_lln: bool = False
     family: str = ""
+    # Plausible reference limits (ULN or LLN) in the canonical unit: a design limit against
+    # typing errors (a ULN of 1,000,000 would grade every ALT 0), not a clinical rule.
+    limit_range: tuple[Decimal, Decimal] = (Decimal(0), Decimal(0))
 
     def factor(self, unit: str | None) -> Fraction:
         if unit is None or unit.strip() == "":
@@ -48,6 +51,15 @@ class Analyte:
             raise InputError(
                 f"{self.label} of {format_decimal(to_decimal(value))} {self.unit} is not a possible value "
                 f"(expected {format_decimal(self.minimum)}–{format_decimal(self.maximum)} {self.unit})."
+            )
+
+
+    def check_limit_plausible(self, name: str, limit: Decimal | Fraction) -> None:
+        low, high = self.limit_range
+        if not low <= limit <= high:
+            raise InputError(
+                f"{self.label} {name} of {format_decimal(to_decimal(limit))} {self.unit} is not a plausible reference "
+                f"limit (expected {format_decimal(low)}–{format_decimal(high)} {self.unit})."
             )
 
 
@@ -86,31 +98,34 @@ _ENZYME_UNITS = {"U/L": Fraction(1), "IU/L": Fraction(1), "µkat/L": Fraction(60
 ANALYTES: dict[str, Analyte] = {
     a.code: a
     for a in [
-        Analyte("alt", "ALT", "U/L", _ENZYME_UNITS, Decimal(0), Decimal(20000), has_uln=True, family="liver"),
-        Analyte("ast", "AST", "U/L", _ENZYME_UNITS, Decimal(0), Decimal(20000), has_uln=True, family="liver"),
+        Analyte("alt", "ALT", "U/L", _ENZYME_UNITS, Decimal(0), Decimal(20000), has_uln=True, family="liver",
+                limit_range=(Decimal(5), Decimal(200))),
+        Analyte("ast", "AST", "U/L", _ENZYME_UNITS, Decimal(0), Decimal(20000), has_uln=True, family="liver",
+                limit_range=(Decimal(5), Decimal(200))),
         Analyte(
             "total_bilirubin", "Total bilirubin", "mg/dL",
             # conventional factor: 1 mg/dL = 17.1 µmol/L
             {"mg/dL": Fraction(1), "µmol/L": 1 / Fraction("17.1")},
-            Decimal(0), Decimal(60), has_uln=True, family="liver",
+            Decimal(0), Decimal(60), has_uln=True, family="liver", limit_range=(Decimal("0.1"), Decimal(5)),
         ),
         Analyte(
             "creatinine", "Creatinine", "mg/dL",
             # conventional factor: 1 mg/dL = 88.4 µmol/L
             {"mg/dL": Fraction(1), "µmol/L": 1 / Fraction("88.4")},
-            Decimal(0), Decimal(30), has_uln=True, family="kidney",
+            Decimal(0), Decimal(30), has_uln=True, family="kidney", limit_range=(Decimal("0.1"), Decimal(5)),
         ),
-        Analyte("cpk", "CPK", "U/L", _ENZYME_UNITS, Decimal(0), Decimal(500000), has_uln=True, family="muscle"),
+        Analyte("cpk", "CPK", "U/L", _ENZYME_UNITS, Decimal(0), Decimal(500000), has_uln=True, family="muscle",
+                limit_range=(Decimal(20), Decimal(1000))),
         Analyte(
             "hemoglobin", "Hemoglobin", "g/dL",
             # mmol/L is refused: CTCAE's own mmol/L thresholds do not convert exactly (§8.4).
             {"g/dL": Fraction(1), "g/L": Fraction(1, 10)},
-            Decimal(1), Decimal(25), has_lln=True, family="blood",
+            Decimal(1), Decimal(25), has_lln=True, family="blood", limit_range=(Decimal(5), Decimal(20)),
         ),
         Analyte(
             "heart_rate", "Heart rate", "beats/min",
             {"beats/min": Fraction(1), "bpm": Fraction(1), "/min": Fraction(1)},
-            Decimal(20), Decimal(250), has_lln=True, family="heart",
+            Decimal(20), Decimal(250), has_lln=True, family="heart", limit_range=(Decimal(30), Decimal(100)),
         ),
         Analyte("systolic_bp", "Systolic BP", "mmHg", {"mmHg": Fraction(1)}, Decimal(40), Decimal(300), family="heart"),
         Analyte("diastolic_bp", "Diastolic BP", "mmHg", {"mmHg": Fraction(1)}, Decimal(20), Decimal(200), family="heart"),

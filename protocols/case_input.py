@@ -358,8 +358,9 @@ class CriterionIn(StrictModel):
     def _one_form(self) -> CriterionIn:
         given = self.model_fields_set
         if self.clinician:
-            if self.analyte is not None or given & {"max_x_uln", "min", "or_baseline", "or_asymptomatic"}:
-                raise _fail("A clinician criterion has no analyte, max_x_uln, min, or_baseline or or_asymptomatic.")
+            # Its analyte, if any, only names what is rechecked while the clinician decides.
+            if given & {"max_x_uln", "min", "or_baseline", "or_asymptomatic"}:
+                raise _fail("A clinician criterion has no max_x_uln, min, or_baseline or or_asymptomatic.")
         elif self.analyte == "heart_rate":
             if self.min is None or self.max_x_uln is not None or "or_baseline" in given:
                 raise _fail("A heart_rate criterion needs min (beats/min), and no max_x_uln or or_baseline.")
@@ -458,6 +459,12 @@ def _labs(raw: dict[str, LabIn] | None, where: str) -> dict[str, Lab]:
             analyte.check_plausible(lab.value)
         except InputError as exc:
             raise InputError(f"{here}.value: {exc}") from None
+        for name, limit, used in (("uln", lab.uln, analyte.has_uln), ("lln", lab.lln, analyte.has_lln)):
+            if limit is not None and used:
+                try:
+                    analyte.check_limit_plausible(name.upper(), limit)
+                except InputError as exc:
+                    raise InputError(f"{here}.{name}: {exc}") from None
         labs[code] = lab
     return labs
 

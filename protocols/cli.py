@@ -8,10 +8,13 @@ also with one line and no traceback."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from collections.abc import Callable
 from typing import Any
+
+from django.core.management.base import DjangoHelpFormatter
 
 from protocols.case_input import LongNumber, show
 from protocols.errors import InputError
@@ -96,3 +99,7 @@ def run_json_command(command: Any, name: str, path: str, handler: Callable[[Any]
                          "please report the input that caused it.\n")
         sys.exit(1)
     command.stdout.write(out)
+
+
+class KeepLayoutHelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
+    """Keeps the key table of a JSON command's help as written."""

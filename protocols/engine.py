@@ -240,9 +240,10 @@ def _criterion(analyte: str, max_x_uln: str, text: str, or_baseline: bool = True
     return {"analyte": analyte, "max_x_uln": float(max_x_uln), "or_baseline": or_baseline, "text": text}
 
 
-def _clinician(fact: str, text: str) -> dict[str, Any]:
-    """A criterion only a clinician's record can meet (work-up result, causality)."""
-    return {"analyte": None, "clinician": fact, "text": text}
+def _clinician(fact: str, text: str, analyte: str | None = None) -> dict[str, Any]:
+    """A criterion only a clinician's record can meet (work-up result, causality). The
+    analyte, when given, is what the recheck interval of the hold covers meanwhile."""
+    return {"analyte": analyte, "clinician": fact, "text": text}
 
 
 HR_RECOVERY = {"analyte": "heart_rate", "min": 60, "or_asymptomatic": True,
@@ -321,10 +322,13 @@ def _hepatic(case: Case, grades: dict[str, int]) -> list[Finding]:
     over5 = tuple(a for a, lab in (("alt", alt), ("ast", ast)) if _gt(lab, "5"))
     bili_over2, bili_over3 = _gt(bili, "2"), _gt(bili, "3")
     h1_recovery = [_criterion(a, "3", f"{a.upper()} ≤ 3× ULN or back to baseline (reference §4.1 H1)") for a in over5]
-    if over3 and bili_over2 and not case.cholestasis_or_hemolysis:
+    # Only a clinician's statement excludes H2: documented cholestasis, or hemolysis the
+    # work-up confirmed (§4.1, A3); a suspicion does not.
+    excluded = case.cholestasis_or_hemolysis or case.hemolysis_confirmed is True
+    if over3 and bili_over2 and not excluded:
         found.append(Finding("H2", [Outcome("H2", Kind.DISCONTINUE, analytes=(*over3, "total_bilirubin"))]))
         return found  # H2 overrides H1 and H3 (§4.1 precedence)
-    if over3 and bili_over2 and case.cholestasis_or_hemolysis:
+    if over3 and bili_over2 and excluded:
         found.append(Finding("H2-EXCLUDED", []))
         if over5:  # treated as H1 although its own bilirubin clause is not met (§4.1, A3)
             found.append(Finding("H1", [Outcome("H1", Kind.WITHHOLD_REDUCED, h1_recovery, over5)]))
@@ -392,7 +396,7 @@ def _hemolysis(case: Case, grades: dict[str, int]) -> list[Finding]:
     if case.hemolysis_confirmed:
         # A confirmation counts whatever today's hemoglobin: it often arrives after the
         # value has recovered (§4.6: "if confirmed … resume one level lower or discontinue").
-        crit = [_clinician("hemolysis_resolved", "hemolytic anemia resolved (reference §4.6)")]
+        crit = [_clinician("hemolysis_resolved", "hemolytic anemia resolved (reference §4.6)", "hemoglobin")]
         return [Finding("HA2", [Outcome("HA2", Kind.WITHHOLD_REDUCED, crit, ("hemoglobin",)),
                                 Outcome("HA2", Kind.DISCONTINUE, analytes=("hemoglobin",))])]
     if case.hemolysis_confirmed is False and (low or case.withheld):
@@ -400,7 +404,7 @@ def _hemolysis(case: Case, grades: dict[str, int]) -> list[Finding]:
     if not low:
         return []
     if case.hemolysis_suspected:
-        crit = [_clinician("hemolysis_workup", "hemolysis work-up result recorded (reference §4.6)")]
+        crit = [_clinician("hemolysis_workup", "hemolysis work-up result recorded (reference §4.6)", "hemoglobin")]
         return [Finding("HA1", [Outcome("HA1", Kind.WITHHOLD_PENDING, crit, ("hemoglobin",))])]
     return [Finding("HB-LOW", [Outcome("HB-LOW", Kind.REVIEW, analytes=("hemoglobin",))])]
 
@@ -439,6 +443,10 @@ ADVISORIES: tuple[tuple[Callable[[Case, list[str]], bool], Callable[[Case], str]
     (lambda c, fired: c.starting_dose_mg_bid == 450,
      lambda c: "Started at 450 mg (Child-Pugh C): the label gives no separate ladder; 450 → 300 → stop is "
                "applied — confirm with the prescriber (reference §3)."),
+    (lambda c, fired: "H2" in fired and c.hemolysis_suspected and c.hemolysis_confirmed is None,
+     lambda c: "Hemolysis is suspected but not yet confirmed: H2 applies now (only a confirmed hemolysis or "
+               "documented cholestasis excludes it), and discontinuation is permanent — the prescriber may weigh "
+               "the work-up result (reference §4.1, A3; §4.6)."),
     (lambda c, fired: c.scar == "agep",
      lambda c: "AGEP recorded: re-challenge only with a prescriber's written override (reference §9.3)."),
 )
@@ -447,7 +455,7 @@ ADVISORIES: tuple[tuple[Callable[[Case, list[str]], bool], Callable[[Case], str]
 def _review_lines(case: Case, fired: list[str], grades: dict[str, int]) -> list[str]:
     lines = [RULES[r].review for r in dict.fromkeys(fired) if RULES[r].review]
     lines += [text(case) for applies, text in ADVISORIES if applies(case, fired)]
-    lines += [f"{term} grade {g}: the label has no rule for it; no dose change is suggested, prescriber review "
+    lines += [f"Grade {g} toxicity without a label rule ({term}): no dose change is suggested; prescriber review "
               "(reference §4.7)." for term, g in case.unlisted]
     return lines
 
@@ -476,8 +484,8 @@ def _result(kind: Kind, dose: int, resume_when: list[dict[str, Any]]) -> dict[st
 
 
 def _alternatives() -> list[str]:
-    return [f"Another ALK inhibitor ({', '.join(ALTERNATIVES)}) was used after alectinib was stopped — "
-            f"information only, {ALTERNATIVES_SOURCE}."]
+    return [f"Reported in the literature: after alectinib was stopped, patients were switched to another ALK "
+            f"inhibitor ({', '.join(ALTERNATIVES)}) — information only, not a recommendation ({ALTERNATIVES_SOURCE})."]
 
 
 def _key(c: dict[str, Any]) -> tuple:
@@ -609,8 +617,10 @@ def _while_withheld(case: Case, findings: list[Finding], grades: dict[str, int],
         resume_dose = first.get("resume_dose_mg_bid")
         if resume_dose is None:
             resume_dose = dose
-            review.append("No resume dose was set for this hold: resume at the dose in use before it, no change; "
-                          "prescriber review (reference §4.6, §4.2 ambiguities).")
+            source = "§4.6, A4" if any(c.get("clinician", "").startswith("hemolysis") for c in criteria
+                                       if isinstance(c.get("clinician"), str)) else "§4.2, A9"
+            review.append("No resume dose was set for this hold (it waited for a work-up or a causality): resume at "
+                          f"the dose in use before it, no change; prescriber review (reference {source}).")
         return {"action": RESUME, "resume": "same" if resume_dose == dose else "reduced",
                 "resume_dose_mg_bid": resume_dose, "resume_when": criteria}
     if now["action"] == REVIEW and not changed:

@@ -43,7 +43,7 @@ def test_unlisted_grade_3_toxicity_reaches_the_prescriber(login_browser, live_se
     page.screenshot(path=str(artifacts / "unlisted-toxicity-worklist.png"), full_page=True)
     page.goto(url)
     rec = page.get_by_test_id("recommendation")
-    assert "Reference §4.7" in rec.inner_text() and "Diarrhoea, 8 stools a day grade 3" in rec.inner_text()
+    assert "Reference §4.7" in rec.inner_text() and "Grade 3 toxicity without a label rule (Diarrhoea, 8 stools a day)" in rec.inner_text()
     page.screenshot(path=str(artifacts / "unlisted-toxicity-review.png"), full_page=True)
     rec.get_by_role("button", name="Mark as reviewed (no dose change)").click()
     assert "Reviewed: no dose change" in page.locator("body").inner_text()

@@ -262,7 +262,7 @@ def test_grade_3_event_with_no_rule_creates_a_review_recommendation_on_the_workl
     event(client, nurse, patient, kind="other", grade=3, notes="Grade 3 diarrhoea")
     rec = pending(patient)
     assert rec.action == "review" and rec.triggering_event.kind == "other"
-    assert "Grade 3 diarrhoea grade 3" in " ".join(rec.output["review"])
+    assert "Grade 3 toxicity without a label rule (Grade 3 diarrhoea)" in " ".join(rec.output["review"])
     client.force_login(prescriber)
     body = client.get(reverse("home")).content.decode()
     assert "Prescriber review: the label has no rule" in body
@@ -334,3 +334,52 @@ def test_recheck_interval_makes_an_overdue_item_for_the_worklist(
     assert item.overdue_from <= timezone.localdate()
     body = client.get(reverse("home")).content.decode()
     assert patient.mrn in body
+
+
+# --- found by a fresh-eyes pass -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("1,500", "is ambiguous (a thousands separator or a decimal comma?)"),  # was saved as 1.5 U/L, grade 0
+        ("１５００", "must be a number"),  # full-width digits
+        ("١٥٠٠", "must be a number"),  # Arabic-Indic digits
+    ],
+)
+def test_a_value_that_could_be_misread_is_refused_with_a_message(client, nurse, patient, value, message):
+    client.force_login(nurse)
+    when = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    response = client.post(reverse("lab_panel", args=[patient.pk]), {"collected_at": when, "cpk_value": value})
+    assert response.status_code == 200 and message in response.content.decode()
+    assert not LabResult.objects.exists()
+
+
+def test_a_decimal_comma_is_still_read(client, nurse, patient):
+    labs(client, nurse, patient, total_bilirubin="1,5")
+    assert LabResult.objects.get().reported_value == 1.5
+
+
+@pytest.mark.parametrize(("field", "limit"), [("alt", "99999999999"), ("alt", "1000000"), ("cpk", "0.0000001"),
+                                              ("creatinine", "1e-9"), ("hemoglobin", "99999999999")])
+def test_an_implausible_reference_limit_is_refused_not_a_server_error(client, nurse, patient, field, limit):
+    client.force_login(nurse)
+    when = (timezone.localtime() - timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M")
+    value = {"hemoglobin": "9", "creatinine": "1.2"}.get(field, "240")
+    response = client.post(reverse("lab_panel", args=[patient.pk]),
+                           {"collected_at": when, f"{field}_value": value, f"{field}_limit": limit})
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "not a plausible reference limit" in body or "out of range" in body
+    assert not LabResult.objects.exists()
+
+
+def test_a_work_up_hold_rechecks_hemoglobin(client, nurse, prescriber, patient, django_capture_on_commit_callbacks):
+    event(client, nurse, patient, kind="hemolysis", hemolysis_status="suspected", grade=2)
+    labs(client, nurse, patient, hemoglobin="9.2")
+    rec = pending(patient)
+    assert rec.asks_recheck is True
+    with django_capture_on_commit_callbacks(execute=True):
+        accept(client, prescriber, patient, rec, recheck=3)
+    item = MonitoringItem.objects.get(course=course(patient), requirement__code="hemoglobin")
+    assert item.due_date == timezone.localdate() + timedelta(days=3)

@@ -22,6 +22,7 @@ from django.core.management import call_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from protocols.analytes import ANALYTES
 from protocols.case_input import LongNumber, case_from_json
 from protocols.engine import Snapshot, assess
 from protocols.errors import InputError
@@ -137,7 +138,7 @@ BAD = [
     ("heart_rate without min", crit(analyte="heart_rate", or_asymptomatic=True), "A heart_rate criterion needs min"),
     ("heart_rate min impossible", crit(analyte="heart_rate", min=1000), "min must be from 20 to 250"),
     ("clinician unknown", crit(analyte=None, clinician="feels fine"), "withheld.resume_when[0].clinician must be one of"),
-    ("clinician with analyte", crit(analyte="alt", clinician="ild_causality"), "A clinician criterion has no analyte"),
+    ("clinician with max_x_uln", crit(max_x_uln=3, clinician="ild_causality"), "A clinician criterion has no max_x_uln"),
     ("or_baseline not bool", crit(analyte="alt", max_x_uln=3, or_baseline="yes"), "resume_when[0].or_baseline must be true or false"),
     ("text not a string", crit(analyte="alt", max_x_uln=3, text=3), "withheld.resume_when[0].text must be a string"),
     ("resume", base(withheld=held(resume="later")), "withheld.resume must be same, reduced or null, not 'later'"),
@@ -242,7 +243,9 @@ def test_numbers_are_exact_whatever_their_spelling():
     for spelling in (240, "240", "240.0", "2.4e2", "2.40E+2", "24000e-2", 240.0):
         assert case_from_json(base(labs={"alt": {"value": spelling, "uln": 40}})).labs["alt"].value == 240
     assert case_from_json(base(labs={"alt": {"value": "0.1", "uln": 40}})).labs["alt"].value == Fraction(1, 10)
-    assert case_from_json(base(labs={"alt": {"value": 50, "uln": "9" * 15}})).labs["alt"].uln == 10**15 - 1
+    assert case_from_json(base(labs={"alt": {"value": "9" * 4 + ".5", "uln": 40}})).labs["alt"].value == Fraction(19999, 2)
+    with pytest.raises(InputError, match="not a plausible reference limit"):
+        case_from_json(base(labs={"alt": {"value": 50, "uln": "9" * 15}}))
     thirty = "1." + "0" * 28 + "1"  # 30 significant digits: the most accepted, exactly
     assert case_from_json(base(labs={"alt": {"value": thirty, "uln": 40}})).labs["alt"].value == Fraction(thirty)
 
@@ -468,9 +471,15 @@ def valid_labs(draw):
     for code in draw(st.lists(st.sampled_from(sorted(PLAUSIBLE)), unique=True, max_size=5)):
         low, high = PLAUSIBLE[code]
         item = {"value": str(draw(st.decimals(low, high, places=2)))}
-        if code in ("alt", "ast", "total_bilirubin", "creatinine", "cpk") or draw(st.booleans()):
-            item["uln"] = str(draw(st.decimals("0.01", 10**6, places=2)))
-        if code == "hemoglobin" or draw(st.booleans()):
+        analyte = ANALYTES[code]
+        low_limit, high_limit = analyte.limit_range  # plausible reference limits (design bounds)
+        if analyte.has_uln:
+            item["uln"] = str(draw(st.decimals(low_limit, high_limit, places=2)))
+        elif draw(st.booleans()):
+            item["uln"] = str(draw(st.decimals("0.01", 10**6, places=2)))  # not used by this analyte
+        if analyte.has_lln:
+            item["lln"] = str(draw(st.decimals(low_limit, high_limit, places=2)))
+        elif draw(st.booleans()):
             item["lln"] = draw(numbers.filter(lambda n: float(n) >= 0.01))
         if draw(st.booleans()):
             item["collected_at"] = draw(moments)

@@ -371,3 +371,17 @@ def test_an_earlier_cpk_value_during_the_hold_counts_with_the_occurrences_of_its
     out = assess(c)
     assert out["action"] == "resume" and out["resume_dose_mg_bid"] == 450
     assert "C2" in [r["id"] for r in out["rules"]] and "HOLD-TIGHTENED" in [r["id"] for r in out["rules"]]
+
+
+def test_confirmed_hemolysis_alone_excludes_h2_in_the_command_too():
+    """§4.1 A3: a confirmed work-up is a clinician's statement; the web app and assess agree."""
+    out = assess(case(alt="160", total_bilirubin="3.0", events={"hemolysis_confirmed": True}, hemoglobin="11"))
+    ids = [r["id"] for r in out["rules"]]
+    assert "H2" not in ids and {"H2-EXCLUDED", "HA2"} <= set(ids)
+    assert out["action"] == "clinician_decision"  # HA2: one level lower, or discontinue (§4.6)
+
+
+def test_suspected_hemolysis_with_h2_says_the_work_up_may_matter():
+    out = assess(case(alt="160", total_bilirubin="3.0", events={"hemolysis_suspected": True}, hemoglobin="11"))
+    assert out["action"] == "discontinue"
+    assert any("suspected but not yet confirmed" in line for line in out["review"])

@@ -15,13 +15,18 @@ from __future__ import annotations
 from django.core.management.base import BaseCommand
 
 from monitoring.case_input import due_report
-from protocols.cli import run_json_command
+from protocols.cli import KeepLayoutHelpFormatter, run_json_command
 
 __all__ = ["Command", "due_report"]
 
 
 class Command(BaseCommand):
-    help = "Print the monitoring status of every requirement of the default schedule (JSON file, or - for stdin)."
+    help = "Print the monitoring status of every requirement of the default schedule (JSON file, or - for stdin)." + (
+        "\n\n" + __doc__.split("\n\n", 1)[1] if __doc__ else "")
+
+    def create_parser(self, prog_name, subcommand, **kwargs):
+        kwargs.setdefault("formatter_class", KeepLayoutHelpFormatter)
+        return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
         parser.add_argument("case", help="path to the case JSON, or - for standard input")

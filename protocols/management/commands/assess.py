@@ -38,17 +38,11 @@ at most 30 significant digits and less than 1e15 in size. Dates are YYYY-MM-DD b
 
 from __future__ import annotations
 
-import argparse
-
-from django.core.management.base import BaseCommand, DjangoHelpFormatter
+from django.core.management.base import BaseCommand
 
 from protocols.case_input import case_from_json
-from protocols.cli import run_json_command
+from protocols.cli import KeepLayoutHelpFormatter, run_json_command
 from protocols.engine import assess
-
-
-class _HelpFormatter(DjangoHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    """Keeps the key table of the help as written."""
 
 
 class Command(BaseCommand):
@@ -56,7 +50,7 @@ class Command(BaseCommand):
         "\n\n" + __doc__.split("\n\n", 1)[1] if __doc__ else "")
 
     def create_parser(self, prog_name, subcommand, **kwargs):
-        kwargs.setdefault("formatter_class", _HelpFormatter)
+        kwargs.setdefault("formatter_class", KeepLayoutHelpFormatter)
         return super().create_parser(prog_name, subcommand, **kwargs)
 
     def add_arguments(self, parser):
