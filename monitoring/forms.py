@@ -6,8 +6,8 @@ from django import forms
 from django.utils import timezone
 
 from monitoring.models import ClinicSettings, FollowUp, MonitoringRecord, Requirement
+from patients.forms import DATE
 
-DATE = forms.DateInput(attrs={"type": "date"})
 
 
 class FollowUpForm(forms.Form):

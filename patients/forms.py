@@ -13,7 +13,9 @@ from patients.services import LabEntry
 from protocols.analytes import ANALYTES
 from protocols.dosing import LADDER, Dose, DoseState, Reason
 
-DATE = forms.DateInput(attrs={"type": "date"})
+# A browser's date control accepts only ISO values: "22/11/2026" (the en-gb format) would
+# show as empty and an untouched save would erase the date.
+DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
