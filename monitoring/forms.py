@@ -9,7 +9,6 @@ from monitoring.models import ClinicSettings, FollowUp, MonitoringRecord, Requir
 from patients.forms import DATE
 
 
-
 class FollowUpForm(forms.Form):
     kind = forms.ChoiceField(choices=FollowUp.Kind.choices)
     note = forms.CharField(max_length=300, label="Why")

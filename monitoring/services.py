@@ -10,7 +10,7 @@ import logging
 import random
 import zoneinfo
 from collections import defaultdict
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from smtplib import SMTPException, SMTPRecipientsRefused
 
 from django.conf import settings
@@ -52,6 +52,56 @@ def heartbeat_record(*, name: str, now: datetime) -> Heartbeat:
         except IntegrityError:  # another worker created it first
             Heartbeat.objects.filter(name=name).update(last_run_at=now, runs=F("runs") + 1)
     return Heartbeat.objects.get(name=name)
+
+
+FULL_SWEEP_AT = time(0, 15)  # UTC; the beat schedule's crontab(hour=0, minute=15)
+FULL_SWEEP_GRACE = timedelta(minutes=30)
+
+
+def full_sweep_due(*, now: datetime) -> bool:
+    """True when the daily full sweep should have finished by now but has not (beat was
+    down, or the worker running it was killed): the tick then runs it, so a lost sweep
+    is made up within one tick interval instead of the next night."""
+    scheduled = datetime.combine(now.astimezone(UTC).date(), FULL_SWEEP_AT, tzinfo=UTC)
+    if now < scheduled + FULL_SWEEP_GRACE:
+        scheduled -= timedelta(days=1)
+    done = Heartbeat.objects.filter(name="monitoring_full_sweep", last_run_at__gte=scheduled).exists()
+    return not done
+
+
+def full_sweep_claim(*, now: datetime) -> bool:
+    """Only one make-up sweep at a time: claim it with a conditional update (a claim older
+    than the task's hard time limit is stale)."""
+    stale = now - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    claimed = Heartbeat.objects.filter(name="monitoring_full_sweep_claim", last_run_at__lt=stale).update(
+        last_run_at=now, runs=F("runs") + 1)
+    if claimed:
+        return True
+    try:
+        with transaction.atomic():
+            Heartbeat.objects.create(name="monitoring_full_sweep_claim", last_run_at=now, runs=1)
+    except IntegrityError:
+        return False
+    return True
+
+
+def broker_status() -> dict[str, object]:
+    """Whether the broker answers, and how many messages wait in the default queue."""
+    from kombu.exceptions import ChannelError
+
+    from config.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
+            try:
+                waiting = conn.default_channel.queue_declare(
+                    queue=settings.CELERY_TASK_DEFAULT_QUEUE, passive=True).message_count
+            except ChannelError:
+                waiting = 0  # Redis has no key for an empty queue
+    except Exception as exc:  # noqa: BLE001 - any broker failure is "down"
+        return {"broker": "down", "broker_error": type(exc).__name__}
+    return {"broker": "ok", "queue_length": waiting}
 
 
 def clinic_today(clinic: Clinic, now: datetime | None = None) -> date:

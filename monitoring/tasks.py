@@ -18,7 +18,7 @@ def heartbeat() -> str:
     return beat.last_run_at.isoformat()
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=5)
 def monitoring_tick() -> dict:
     """Every few minutes: recompute patients marked dirty, flag what became overdue,
     plan the digests of clinics whose digest time has come, requeue lost sends."""
@@ -31,12 +31,16 @@ def monitoring_tick() -> dict:
         "flagged": services.overdue_flag(now=now),
         **services.digests_plan(now=now),
         "requeued": services.digests_requeue(now=now),
+        "full_sweep_made_up": False,
     }
+    if services.full_sweep_due(now=now) and services.full_sweep_claim(now=now):
+        monitoring_full_sweep.delay()
+        result["full_sweep_made_up"] = True
     services.heartbeat_record(name="monitoring_tick", now=now)
     return result
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, max_retries=5)
 def monitoring_full_sweep() -> int:
     """Once a day: recompute every patient (dates move with time: phase changes, the end
     of the first month for CPK), then flag."""
@@ -48,7 +52,7 @@ def monitoring_full_sweep() -> int:
     return n
 
 
-@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=600, retry_jitter=True,
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, retry_jitter=True,
              max_retries=4)
 def send_digest(digest_id: int) -> str:
     """Transient mail failures are not retried here: the row keeps its next attempt time

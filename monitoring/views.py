@@ -42,10 +42,13 @@ FOLLOW_UP_ROLES = (*CLINICAL_WRITE_ROLES, "staff")
 @login_not_required
 @never_cache
 def health(request: HttpRequest) -> JsonResponse:
-    """For load balancers and the admins: database reachable, scheduler alive.
+    """For load balancers and the admins: database reachable, broker reachable, scheduler
+    alive, queue moving.
 
-    Carries no patient data. 200 when the database answers; the heartbeat age says
-    whether beat and a worker are running (stale after HEARTBEAT_STALE_SECONDS).
+    Carries no patient data. 200 when the database answers (pages work without the
+    broker; actions that enqueue keep their rows and are requeued). `status` is "ok" or
+    "degraded"; the heartbeat task goes through the queue every minute, so its age is how
+    long work waits (stale after HEARTBEAT_STALE_SECONDS).
     """
     body: dict[str, object] = {"database": "ok"}
     try:
@@ -63,6 +66,8 @@ def health(request: HttpRequest) -> JsonResponse:
             heartbeat_at=beat.last_run_at.isoformat(),
             heartbeat_age_seconds=int(age),
         )
+    body.update(services.broker_status())
+    body["status"] = "ok" if body["broker"] == "ok" and body["scheduler"] == "ok" else "degraded"
     return JsonResponse(body)
 
 

@@ -20,7 +20,8 @@ from patients.models import (
 @admin.register(Patient)
 class PatientAdmin(ScopedHistoryAdmin):
     list_display = ["mrn", "last_name", "first_name", "clinic", "archived_at"]
-    search_fields = ["mrn", "last_name", "first_name"]
+    # No search box: the admin searches with ?q= in the URL, which puts names and MRNs in
+    # access logs (reliability.md S11). The app's patient list posts its search.
     list_filter = ["clinic"]
 
 

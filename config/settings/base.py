@@ -250,8 +250,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
     }
 else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
-        # Above the longest task; an unacknowledged message comes back after this.
-        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600),
+        # An unacknowledged message (its worker was killed) comes back after this: just above
+        # the hard time limit (300 s), so a lost task returns within about one tick interval;
+        # no task waits on a countdown longer than that (retry_backoff_max=300).
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=360),
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
