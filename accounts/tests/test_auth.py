@@ -134,3 +134,25 @@ def test_x_forwarded_proto_is_trusted_only_when_behind_a_proxy(tmp_path, behind_
     result = subprocess.run([sys.executable, "manage.py", "shell", "-c", code], cwd=ROOT, env=env,
                             capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == trusted, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("database_url", "redis_url", "warnings"),
+    [
+        ("postgres://app@db.example.org:5432/x", "redis://redis.example.org:6379/0", ["accounts.W001", "accounts.W002"]),
+        ("postgres://app:s3cret@db.example.org:5432/x?sslmode=verify-full",
+         "rediss://:s3cret@redis.example.org:6380/0?ssl_cert_reqs=required", []),
+    ],
+)
+def test_deploy_check_refuses_backends_without_a_password(tmp_path, database_url, redis_url, warnings):
+    """reliability.md S14: production settings without backend credentials fail the deploy check."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings.base", "DEBUG": "false",
+           "SECRET_KEY": secrets.token_urlsafe(50), "ALLOWED_HOSTS": "clinic.example.org",
+           "DATABASE_URL": database_url, "REDIS_URL": redis_url, "VAR_DIR": str(tmp_path)}
+    env.pop("HTTPS_ONLY", None)
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    result = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    for warning in warnings:
+        assert warning in result.stderr + result.stdout
+    assert (result.returncode == 0) is (not warnings), result.stdout + result.stderr
