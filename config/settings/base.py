@@ -71,6 +71,8 @@ INSTALLED_APPS = [
     "django_filters",
     "simple_history",
     "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "accounts",
     "protocols",
     "patients",
@@ -84,8 +86,10 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "accounts.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -167,6 +171,11 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 AXES_IPWARE_PROXY_COUNT = env.int("AXES_PROXY_COUNT", default=0) or None
 AXES_ENABLED = env_bool("AXES_ENABLED", True)
+# Second factor (TOTP, django-otp; reliability.md S12): optional for everyone, required for
+# the roles listed here (comma-separated; clinic admins by default). A user with a confirmed
+# device always verifies it after the password.
+OTP_REQUIRED_ROLES = env.list("OTP_REQUIRED_ROLES", default=["admin"])
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Alectinib monitoring")
 AXES_VERBOSE = False  # no start-up banner on stderr (management commands print one-line errors there)
 
 # --- HTTPS ----------------------------------------------------------------------------

@@ -20,3 +20,6 @@ CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"
 # The manifest storage needs collectstatic first; tests render pages without it.
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}
 WHITENOISE_AUTOREFRESH = True  # no collectstatic in tests
+# The second factor is tested on its own (accounts/tests/test_two_factor.py, which turns it
+# on with the `settings` fixture); every other test signs in with force_login.
+OTP_REQUIRED_ROLES: list[str] = []
