@@ -39,15 +39,20 @@ def get_for_user_or_404(queryset: ClinicScopedQuerySet[M], user: User, **lookup:
 
 
 def clinic_for_user_or_404(user: User, clinic_id: Any, *roles: str) -> Any:
-    """The clinic, if the user belongs to it (with one of `roles`, when given)."""
+    """The clinic, if the user belongs to it: another clinic is a 404 (as a missing one
+    would be); a member without one of `roles` (when given) is a 403, as on every page."""
+    from django.core.exceptions import PermissionDenied
+
     from accounts.models import Clinic
 
     try:
         clinic_id = int(clinic_id)
     except (TypeError, ValueError):
         raise Http404("Not found") from None
-    if clinic_id not in user.clinic_ids() or (roles and not user.has_role(clinic_id, *roles)):
+    if clinic_id not in user.clinic_ids():
         raise Http404("Not found")
+    if roles and not user.has_role(clinic_id, *roles):
+        raise PermissionDenied("Your role does not allow this.")
     return Clinic.objects.get(pk=clinic_id)
 
 
