@@ -5,8 +5,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
 
+from accounts.models import Clinic, Membership, User
 from monitoring.models import MonitoringItem
-from patients.models import LabResult, Patient
+from patients.models import DoseChangeEvent, LabResult, Patient, ReferenceRange, TreatmentCourse
 
 pytestmark = pytest.mark.django_db
 
@@ -30,8 +31,6 @@ def test_generates_the_sizes_asked_for_about_half_overdue(postgres_only, client)
     items = MonitoringItem.objects.filter(clinic__code="gen-200")
     overdue = items.filter(overdue_from__isnull=False, flagged_at__isnull=False).count()
     assert items.count() == 400 and 0.3 < overdue / items.count() < 0.7
-    from accounts.models import User
-
     client.force_login(User.objects.get(username="nurse.gen-200"))
     assert client.get("/").status_code == 200
     patient = Patient.objects.filter(clinic__code="gen-200").first()
@@ -43,16 +42,9 @@ def test_the_same_seed_gives_the_same_data(postgres_only):
     first = _fingerprint()
     LabResult.objects.all().delete()
     MonitoringItem.objects.all().delete()
-    from patients.models import DoseChangeEvent, TreatmentCourse
-
     DoseChangeEvent.objects.all().delete()
     TreatmentCourse.objects.all().delete()
     Patient.objects.all().delete()
-    from accounts.models import Clinic
-
-    from accounts.models import Membership, User
-    from patients.models import ReferenceRange
-
     Membership.objects.filter(clinic__code="gen-30").delete()
     User.objects.filter(username__endswith=".gen-30").delete()
     ReferenceRange.objects.filter(clinic__code="gen-30").delete()
