@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test install install-dev migrate demo lint check-compose check-deploy clean
+.PHONY: run test faults soak install install-dev migrate demo lint check-compose check-deploy clean
 
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -38,6 +38,15 @@ run: demo
 ## make test: the whole pytest suite (PostgreSQL/Redis when DATABASE_URL/REDIS_URL are set).
 test: install-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+## make faults: reliability.md §A7 faults on a stack of our own (PostgreSQL and Redis on spare ports,
+## gunicorn, a Celery worker, an SMTP sink); prints the case table (also var/faults-report.md).
+faults: install-dev
+	$(PY) -m pytest faults -p no:cacheprovider $(PYTEST_ARGS)
+
+## make soak: 4 clients for 5 minutes on a generated 1k/10k/90k cohort (L1, L2, L3, L5); var/soak-report.md.
+soak: install-dev
+	$(PY) scripts/soak.py $(SOAK_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .
