@@ -8,6 +8,9 @@ code is gen-<size>), a nurse, a prescriber and a staff member per clinic (passwo
 bilirubin in turn, mostly normal, some grade ≥ 3) and a monitoring item per scheduled
 requirement with a due date spread around today, so that about half are overdue.
 
+Random values are drawn in the order of the rows' ids (an ordered subquery), so the
+same seed gives the same values whatever the physical order of the table.
+
 Refuses to run twice into the same database (clinic codes are unique); use a scratch
 database. Not for production: the rows bypass the services (no history, no engine).
 """
@@ -33,9 +36,9 @@ FROM generate_series(1, %(size)s) AS n
 COURSES = """
 INSERT INTO patients_treatmentcourse (patient_id, drug, regime, start_date, end_date, end_reason, dose_state,
     dose_mg_bid, resume_dose_mg_bid, recovery_condition, recheck_every_days, created_at)
-SELECT p.id, 'alectinib', 'us', current_date - (30 + (random() * 700)::int), NULL, '', 'on_drug', 600, NULL,
+SELECT s.id, 'alectinib', 'us', current_date - (30 + (random() * 700)::int), NULL, '', 'on_drug', 600, NULL,
        '[]'::jsonb, NULL, now()
-FROM patients_patient p WHERE p.clinic_id = %(clinic)s
+FROM (SELECT p.id FROM patients_patient p WHERE p.clinic_id = %(clinic)s ORDER BY p.id) s
 """
 
 DOSE_EVENTS = """
@@ -51,11 +54,11 @@ FROM patients_treatmentcourse c JOIN patients_patient p ON p.id = c.patient_id W
 # one result every 14 days back from today. About 3 % are above 5× ULN (grade 3).
 LABS = """
 WITH raw AS (
-    SELECT p.id AS patient_id, k,
-           (ARRAY['alt', 'ast', 'total_bilirubin'])[1 + (k %% 3)] AS analyte,
+    SELECT s.patient_id, s.k,
+           (ARRAY['alt', 'ast', 'total_bilirubin'])[1 + (s.k %% 3)] AS analyte,
            CASE WHEN random() < 0.03 THEN 5 + random() * 10 ELSE random() * 2.5 END AS x
-    FROM patients_patient p CROSS JOIN generate_series(1, %(results)s) AS k
-    WHERE p.clinic_id = %(clinic)s
+    FROM (SELECT p.id AS patient_id, k FROM patients_patient p CROSS JOIN generate_series(1, %(results)s) AS k
+          WHERE p.clinic_id = %(clinic)s ORDER BY p.id, k) s
 ), valued AS (
     SELECT patient_id, k, analyte,
            CASE WHEN analyte = 'total_bilirubin' THEN 1.2 ELSE 40 END AS uln,
@@ -85,11 +88,13 @@ INSERT INTO monitoring_monitoringitem (course_id, clinic_id, requirement_id, due
 SELECT d.course_id, %(clinic)s, d.requirement_id, d.due, d.due + 1, d.due - 14, '', NULL,
        CASE WHEN d.due + 1 <= current_date THEN now() END, now()
 FROM (
-    SELECT c.id AS course_id, r.id AS requirement_id, current_date + (random() * 60)::int - 30 AS due
-    FROM patients_treatmentcourse c
-    JOIN patients_patient p ON p.id = c.patient_id AND p.clinic_id = %(clinic)s
-    CROSS JOIN monitoring_requirement r
-    WHERE r.clinic_id IS NULL AND r.code IN ('lft', 'cpk') AND r.active
+    SELECT o.course_id, o.requirement_id, current_date + (random() * 60)::int - 30 AS due
+    FROM (SELECT c.id AS course_id, r.id AS requirement_id
+          FROM patients_treatmentcourse c
+          JOIN patients_patient p ON p.id = c.patient_id AND p.clinic_id = %(clinic)s
+          CROSS JOIN monitoring_requirement r
+          WHERE r.clinic_id IS NULL AND r.code IN ('lft', 'cpk') AND r.active
+          ORDER BY c.id, r.id) o
 ) d
 """
 
