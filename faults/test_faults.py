@@ -176,6 +176,42 @@ def test_f1_a_killed_worker_s_task_is_redelivered_and_runs_once(stack, sink):
     assert stack.psql("SELECT runs FROM monitoring_heartbeat WHERE name = 'monitoring_full_sweep'") == "1"
 
 
+@pytest.mark.case("F2", "kill -9 only the pool child (the OOM killer)")
+def test_f2_a_task_lost_with_its_pool_child_is_made_up_by_the_next_tick(stack, sink):
+    """With reject_on_worker_lost off, the message of a killed child is acked and lost; the
+    next tick sees the daily sweep missing and runs it (monitoring.services.full_sweep_due)."""
+    import subprocess
+    from pathlib import Path
+
+    stack.psql("DELETE FROM monitoring_heartbeat WHERE name IN ('monitoring_full_sweep', "
+               "'monitoring_full_sweep_claim')")
+    locker = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(stack.pg_port), "-U", "postgres", "-d", "stack"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    locker.stdin.write("BEGIN; LOCK TABLE monitoring_heartbeat IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
+    locker.stdin.flush()
+    time.sleep(1)
+    worker = stack.procs["worker"]
+    log = (stack.dir / "worker.log").read_text(errors="replace")
+    stack.manage("shell", "-c", "from monitoring.tasks import monitoring_full_sweep; monitoring_full_sweep.delay()")
+    wait_until(lambda: "monitoring.tasks.monitoring_full_sweep" in (stack.dir / "worker.log").read_text(
+        errors="replace")[len(log):], timeout=30)
+    time.sleep(2)
+    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+    assert children, "a prefork pool child runs the task"
+    import os
+
+    os.kill(int(children[0]), signal.SIGKILL)
+    locker.stdin.write("ROLLBACK;\n\\q\n")
+    locker.stdin.flush()
+    locker.wait(timeout=10)
+    time.sleep(3)
+    assert worker.poll() is None, "the main worker process survives and forks a new child"
+    assert stack.psql("SELECT count(*) FROM monitoring_heartbeat WHERE name = 'monitoring_full_sweep'") == "0"
+    tick(stack)  # the next tick: the sweep is due and not done, so it runs it
+    wait_until(lambda: stack.psql("SELECT count(*) FROM monitoring_heartbeat "
+                                  "WHERE name = 'monitoring_full_sweep'") == "1", timeout=120)
+
+
 @pytest.mark.case("F12", "two overlapping ticks")
 def test_f12_overlapping_ticks_send_no_duplicate(stack, sink):
     fresh_digests(stack, sink)

@@ -491,3 +491,17 @@ def test_staff_cannot_retry_a_digest(course, staff_member, client):
     Digest.objects.filter(pk=digest.pk).update(status="failed")
     client.force_login(staff_member)
     assert client.post(reverse("digest_retry", args=[digest.pk])).status_code == 403
+
+
+def test_a_rolled_back_plan_sends_nothing_and_leaves_no_task(course, staff_member, django_capture_on_commit_callbacks):
+    """reliability.md F13: digests are enqueued on commit; a rollback leaves no row and no task."""
+    from django.db import transaction
+
+    items(course)
+    with mock.patch("monitoring.tasks.send_digest.delay") as delay, \
+            django_capture_on_commit_callbacks(execute=True) as callbacks:
+        with pytest.raises(RuntimeError), transaction.atomic():
+            assert plan()["digests"] == 1
+            raise RuntimeError("something after the plan failed")
+    assert callbacks == [] and not delay.called
+    assert not Digest.objects.exists() and mail.outbox == []
