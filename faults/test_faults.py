@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +33,47 @@ def digest_row(stack) -> dict[str, str]:
                      "FROM monitoring_digest ORDER BY id LIMIT 1")
     status, attempts, error, retry = (row.split("|") + ["", "", "", ""])[:4]
     return {"status": status, "attempts": attempts, "error": error, "retry": retry}
+
+
+@contextlib.contextmanager
+def table_locked(stack, table: str):
+    """Hold an exclusive lock on `table` from another session: a task that writes to it
+    blocks there, mid-run, until the block ends."""
+    locker = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(stack.pg_port), "-U", "postgres", "-d", "stack"],
+                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    locker.stdin.write(f"BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
+    locker.stdin.flush()
+    time.sleep(1)
+    try:
+        yield
+    finally:
+        locker.stdin.write("ROLLBACK;\n\\q\n")
+        locker.stdin.flush()
+        locker.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def worker_with(stack, name: str, **env: str):
+    """The stack's worker replaced by one with other settings (e.g. another SMTP server)."""
+    stack.stop("worker")
+    stack.start_worker(name=name, **env)
+    try:
+        yield
+    finally:
+        stack.stop(name)
+        stack.start_worker()
+
+
+def sweep_started(stack) -> None:
+    log = (stack.dir / "worker.log").read_text(errors="replace")
+    stack.manage("shell", "-c", "from monitoring.tasks import monitoring_full_sweep; monitoring_full_sweep.delay()")
+    wait_until(lambda: "monitoring.tasks.monitoring_full_sweep" in (stack.dir / "worker.log").read_text(
+        errors="replace")[len(log):], timeout=30)
+    time.sleep(2)  # running, blocked on the lock
+
+
+def sweeps_done(stack) -> str:
+    return stack.psql("SELECT coalesce(max(runs), 0) FROM monitoring_heartbeat WHERE name = 'monitoring_full_sweep'")
 
 
 def sent_count(stack) -> int:
@@ -70,16 +115,11 @@ def test_f5_lost_queue_is_rederived_from_the_database(stack, sink):
 @pytest.mark.case("F6", "SMTP down (connection refused)")
 def test_f6_smtp_down_keeps_the_row_pending_with_backoff(stack, sink):
     fresh_digests(stack, sink)
-    stack.stop("worker")
-    stack.start_worker(name="worker-nosmtp", EMAIL_URL="smtp://127.0.0.1:1")
-    try:
+    with worker_with(stack, "worker-nosmtp", EMAIL_URL="smtp://127.0.0.1:1"):
         tick(stack)
         wait_until(lambda: digest_row(stack)["attempts"] == "1" and digest_row(stack)["status"] == "pending")
         row = digest_row(stack)
         assert row["retry"] == "t" and "ConnectionRefusedError" in row["error"]
-    finally:
-        stack.stop("worker-nosmtp")
-        stack.start_worker()
 
 
 @pytest.mark.case("F7", "SMTP black hole (accepts, never answers)")
@@ -87,19 +127,13 @@ def test_f7_a_silent_smtp_server_fails_the_attempt_within_the_timeout(stack, sin
     from stack import BlackHole
 
     fresh_digests(stack, sink)
-    stack.stop("worker")
-    with BlackHole() as hole:
-        stack.start_worker(name="worker-hole", EMAIL_URL=f"smtp://127.0.0.1:{hole.port}")
-        try:
-            started = time.monotonic()
-            tick(stack)
-            wait_until(lambda: digest_row(stack)["attempts"] == "1" and digest_row(stack)["status"] == "pending",
-                       timeout=60)
-            assert time.monotonic() - started < 40, "EMAIL_TIMEOUT bounds the attempt; the worker is not stuck"
-            assert "timed out" in digest_row(stack)["error"].lower() or "Timeout" in digest_row(stack)["error"]
-        finally:
-            stack.stop("worker-hole")
-    stack.start_worker()
+    with BlackHole() as hole, worker_with(stack, "worker-hole", EMAIL_URL=f"smtp://127.0.0.1:{hole.port}"):
+        started = time.monotonic()
+        tick(stack)
+        wait_until(lambda: digest_row(stack)["attempts"] == "1" and digest_row(stack)["status"] == "pending",
+                   timeout=60)
+        assert time.monotonic() - started < 40, "EMAIL_TIMEOUT bounds the attempt; the worker is not stuck"
+        assert "timed out" in digest_row(stack)["error"].lower() or "Timeout" in digest_row(stack)["error"]
 
 
 @pytest.mark.case("F8", "SMTP transient error (451) once, then OK")
@@ -146,70 +180,37 @@ def test_f10_the_app_recovers_without_restarting_web_or_worker(stack, nurse_sess
 
 @pytest.mark.case("F1", "kill -9 the whole worker mid-task")
 def test_f1_a_killed_worker_s_task_is_redelivered_and_runs_once(stack, sink):
-    import subprocess
-
     stack.psql("DELETE FROM monitoring_heartbeat WHERE name = 'monitoring_full_sweep'")
-    # Hold the sweep in the middle: it blocks on the heartbeat table until the lock goes.
-    locker = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(stack.pg_port), "-U", "postgres", "-d", "stack"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    locker.stdin.write("BEGIN; LOCK TABLE monitoring_heartbeat IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
-    locker.stdin.flush()
-    time.sleep(1)
     worker = stack.procs["worker"]
-    log = (stack.dir / "worker.log").read_text(errors="replace")
-    stack.manage("shell", "-c", "from monitoring.tasks import monitoring_full_sweep; monitoring_full_sweep.delay()")
-    wait_until(lambda: (stack.dir / "worker.log").read_text(errors="replace")[len(log):].count(
-        "monitoring.tasks.monitoring_full_sweep") >= 1, timeout=30)
-    time.sleep(2)  # running, blocked on the lock
-    stack.stop("worker", sig=signal.SIGKILL)
+    with table_locked(stack, "monitoring_heartbeat"):
+        sweep_started(stack)
+        stack.stop("worker", sig=signal.SIGKILL)
     assert worker.poll() is not None
-    locker.stdin.write("ROLLBACK;\n\\q\n")
-    locker.stdin.flush()
-    locker.wait(timeout=10)
-    assert stack.psql("SELECT count(*) FROM monitoring_heartbeat WHERE name = 'monitoring_full_sweep'") == "0", \
-        "the sweep did not finish before the kill"
+    assert sweeps_done(stack) == "0", "the sweep did not finish before the kill"
     stack.start_worker()
     # acks_late: the message comes back after the visibility timeout (20 s here) and runs once.
-    wait_until(lambda: stack.psql("SELECT coalesce(max(runs), 0) FROM monitoring_heartbeat "
-                                  "WHERE name = 'monitoring_full_sweep'") == "1", timeout=120)
+    wait_until(lambda: sweeps_done(stack) == "1", timeout=120)
     time.sleep(5)
-    assert stack.psql("SELECT runs FROM monitoring_heartbeat WHERE name = 'monitoring_full_sweep'") == "1"
+    assert sweeps_done(stack) == "1"
 
 
 @pytest.mark.case("F2", "kill -9 only the pool child (the OOM killer)")
 def test_f2_a_task_lost_with_its_pool_child_is_made_up_by_the_next_tick(stack, sink):
     """With reject_on_worker_lost off, the message of a killed child is acked and lost; the
     next tick sees the daily sweep missing and runs it (monitoring.services.full_sweep_due)."""
-    import subprocess
-    from pathlib import Path
-
     stack.psql("DELETE FROM monitoring_heartbeat WHERE name IN ('monitoring_full_sweep', "
                "'monitoring_full_sweep_claim')")
-    locker = subprocess.Popen(["psql", "-h", "127.0.0.1", "-p", str(stack.pg_port), "-U", "postgres", "-d", "stack"],
-                              stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
-    locker.stdin.write("BEGIN; LOCK TABLE monitoring_heartbeat IN ACCESS EXCLUSIVE MODE; SELECT 1;\n")
-    locker.stdin.flush()
-    time.sleep(1)
     worker = stack.procs["worker"]
-    log = (stack.dir / "worker.log").read_text(errors="replace")
-    stack.manage("shell", "-c", "from monitoring.tasks import monitoring_full_sweep; monitoring_full_sweep.delay()")
-    wait_until(lambda: "monitoring.tasks.monitoring_full_sweep" in (stack.dir / "worker.log").read_text(
-        errors="replace")[len(log):], timeout=30)
-    time.sleep(2)
-    children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
-    assert children, "a prefork pool child runs the task"
-    import os
-
-    os.kill(int(children[0]), signal.SIGKILL)
-    locker.stdin.write("ROLLBACK;\n\\q\n")
-    locker.stdin.flush()
-    locker.wait(timeout=10)
+    with table_locked(stack, "monitoring_heartbeat"):
+        sweep_started(stack)
+        children = Path(f"/proc/{worker.pid}/task/{worker.pid}/children").read_text().split()
+        assert children, "a prefork pool child runs the task"
+        os.kill(int(children[0]), signal.SIGKILL)
     time.sleep(3)
     assert worker.poll() is None, "the main worker process survives and forks a new child"
-    assert stack.psql("SELECT count(*) FROM monitoring_heartbeat WHERE name = 'monitoring_full_sweep'") == "0"
+    assert sweeps_done(stack) == "0"
     tick(stack)  # the next tick: the sweep is due and not done, so it runs it
-    wait_until(lambda: stack.psql("SELECT count(*) FROM monitoring_heartbeat "
-                                  "WHERE name = 'monitoring_full_sweep'") == "1", timeout=120)
+    wait_until(lambda: sweeps_done(stack) == "1", timeout=120)
 
 
 @pytest.mark.case("F12", "two overlapping ticks")
