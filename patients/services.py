@@ -176,6 +176,29 @@ def _decimal(raw: str | Decimal | None, what: str) -> Decimal | None:
     return parse_decimal(raw, what)
 
 
+def _limits(analyte, entry: LabEntry, factor: Fraction, default: ReferenceRange | None):
+    """The limits as the laboratory reported them (in the value's unit) and exact in the
+    canonical unit; where the lab gave none, the clinic's default (already canonical)."""
+    reported: dict[str, Decimal | None] = {"uln": None, "lln": None}
+    exact: dict[str, Fraction | None] = {"uln": None, "lln": None}
+    for name, wanted in (("uln", analyte.has_uln), ("lln", analyte.has_lln)):
+        if not wanted:
+            continue
+        given = _decimal(getattr(entry, name), name.upper())
+        if given is None:
+            fallback = getattr(default, name, None)
+            if fallback is None:
+                raise InputError(f"{analyte.label} needs the {name.upper()} reported by the lab: "
+                                 "this clinic has no default range for it.")
+            exact[name] = Fraction(fallback)
+            continue
+        if given <= 0:
+            raise InputError(f"{name.upper()} must be greater than zero.")
+        analyte.check_limit_plausible(name.upper(), Fraction(given) * factor)
+        reported[name], exact[name] = given, Fraction(given) * factor
+    return reported, exact
+
+
 def baseline_values(patient: Patient) -> dict[str, Lab]:
     """The patient's own pre-treatment result per analyte (the latest one marked baseline)."""
     values: dict[str, Lab] = {}
@@ -225,39 +248,10 @@ def lab_panel_record(
         except InputError as exc:
             errors[f"{analyte.code}_value"] = str(exc)
             continue
-        # Limits as the laboratory reported them (same unit as the value), else the
-        # clinic's default, kept in the canonical unit.
-        reported_limits: dict[str, Decimal | None] = {"uln": None, "lln": None}
-        limits: dict[str, Fraction | None] = {"uln": None, "lln": None}
-        for name, wanted in (("uln", analyte.has_uln), ("lln", analyte.has_lln)):
-            if not wanted:
-                continue
-            try:
-                given = _decimal(getattr(entry, name), name.upper())
-            except InputError as exc:
-                errors[f"{analyte.code}_limit"] = str(exc)
-                continue
-            if given is not None:
-                if given <= 0:
-                    errors[f"{analyte.code}_limit"] = f"{name.upper()} must be greater than zero."
-                    continue
-                try:
-                    analyte.check_limit_plausible(name.upper(), Fraction(given) * factor)
-                except InputError as exc:
-                    errors[f"{analyte.code}_limit"] = str(exc)
-                    continue
-                reported_limits[name] = given
-                limits[name] = Fraction(given) * factor
-            else:
-                default = getattr(defaults.get(analyte.code), name, None)
-                if default is None:
-                    errors[f"{analyte.code}_limit"] = (
-                        f"{analyte.label} needs the {name.upper()} reported by the lab: "
-                        "this clinic has no default range for it."
-                    )
-                    continue
-                limits[name] = Fraction(default)
-        if f"{analyte.code}_limit" in errors:
+        try:
+            reported_limits, limits = _limits(analyte, entry, factor, defaults.get(analyte.code))
+        except InputError as exc:
+            errors[f"{analyte.code}_limit"] = str(exc)
             continue
         measured = Lab(Fraction(reported) * factor, limits["uln"], limits["lln"], collected_at)
         grading = grade_lab(analyte.code, measured, baselines.get(analyte.code))

@@ -163,6 +163,28 @@ class StrictModel(BaseModel):
 def to_decimal(value: Any) -> Decimal:
     """A JSON number or numeric string as an exact Decimal: `-?digits[.digits][e±digits]`,
     no underscores, spaces, inf or nan; at most 30 significant digits, |x| below 1e15."""
+    text = _number_text(value)
+    if isinstance(text, Decimal):
+        return text
+    if len(text) > MAX_NUMBER_CHARS:
+        raise _fail(f"has too many digits ({len(text)} characters; at most {MAX_SIGNIFICANT_DIGITS} "
+                    "significant digits).")
+    if not _NUMBER.fullmatch(text):
+        raise _fail(f"must be a number, not {show(text)}.")
+    try:
+        number = Decimal(text)
+    except (InvalidOperation, ValueError):  # an exponent beyond what Decimal holds
+        raise _fail(f"must be less than 1e15 in size, not {show(text)}.") from None
+    significant = len("".join(map(str, number.as_tuple().digits)).strip("0"))
+    if significant > MAX_SIGNIFICANT_DIGITS:
+        raise _fail(f"has too many significant digits ({significant}; at most {MAX_SIGNIFICANT_DIGITS}).")
+    if number and not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
+        raise _fail(f"must be between 1e-30 and 1e15 in size, not {show(text)}.")
+    return number
+
+
+def _number_text(value: Any) -> str | Decimal:
+    """The text of a JSON number or string to check, or an int already checked."""
     if isinstance(value, bool):
         raise _fail(f"must be a number, not {show(value)}.")
     if isinstance(value, LongNumber):
@@ -174,25 +196,10 @@ def to_decimal(value: Any) -> Decimal:
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _fail(f"must be a finite number, not {show(value)}.")
-        value = repr(value)
-    elif not isinstance(value, str):
+        return repr(value)
+    if not isinstance(value, str):
         raise _fail(f"must be a number, not {show(value)}.")
-    if len(value) > MAX_NUMBER_CHARS:
-        raise _fail(f"has too many digits ({len(value)} characters; at most {MAX_SIGNIFICANT_DIGITS} "
-                    "significant digits).")
-    if not _NUMBER.fullmatch(value):
-        raise _fail(f"must be a number, not {show(value)}.")
-    try:
-        number = Decimal(value)
-    except (InvalidOperation, ValueError):  # an exponent beyond what Decimal holds
-        raise _fail(f"must be less than 1e15 in size, not {show(value)}.") from None
-    digits = number.as_tuple().digits
-    significant = len("".join(map(str, digits)).strip("0"))
-    if significant > MAX_SIGNIFICANT_DIGITS:
-        raise _fail(f"has too many significant digits ({significant}; at most {MAX_SIGNIFICANT_DIGITS}).")
-    if number and not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
-        raise _fail(f"must be between 1e-30 and 1e15 in size, not {show(value)}.")
-    return number
+    return value
 
 
 def _choice(*options: Any) -> Callable[[Any], Any]:

@@ -94,29 +94,7 @@ def check_transition(current: Dose, new: Dose, *, reason: Reason, note: str = ""
     if new.state is DoseState.DISCONTINUED:
         return
     if new.state is DoseState.WITHHELD:
-        if new.resume_dose_mg_bid is None:
-            # A hold pending a clinician's input (work-up, causality): the resume dose
-            # is decided on the result (reference §4.2, §4.6).
-            if reason is not Reason.TOXICITY:
-                raise DoseTransitionError("A hold without a resume dose is only for a toxicity work-up.")
-            return
-        resume = _check_level(new.resume_dose_mg_bid, "The dose to resume at")
-        if current.state is DoseState.WITHHELD:
-            # Amending the hold in force: a stricter result during the hold (§4.8).
-            ceiling = current.resume_dose_mg_bid or pre_hold_dose or resume
-            if resume > ceiling and not note.strip():
-                raise DoseTransitionError(
-                    f"Resuming at {resume} mg, above the {ceiling} mg of the hold in force, needs a recorded reason "
-                    "(reference §3)."
-                )
-            return
-        held_from = current.dose_mg_bid or resume
-        # During desensitization the step dose is below the plan's target by design.
-        if current.state is DoseState.ON_DRUG and resume > held_from and not note.strip():
-            raise DoseTransitionError(
-                f"Resuming at {resume} mg above the current {held_from} mg needs a recorded reason: "
-                "the label never re-escalates (reference §3)."
-            )
+        _check_hold(current, new, reason=reason, note=note, pre_hold_dose=pre_hold_dose)
         return
     if new.state is DoseState.DESENSITIZATION:
         if current.state is DoseState.DESENSITIZATION:
@@ -146,3 +124,29 @@ def check_transition(current: Dose, new: Dose, *, reason: Reason, note: str = ""
         return
     # DESENSITIZATION -> ON_DRUG: completing the plan.
     return
+
+
+def _check_hold(current: Dose, new: Dose, *, reason: Reason, note: str, pre_hold_dose: int | None) -> None:
+    """A new hold, or an amendment of the hold in force (a stricter result during it, §4.8)."""
+    if new.resume_dose_mg_bid is None:
+        # A hold pending a clinician's input (work-up, causality): the resume dose
+        # is decided on the result (reference §4.2, §4.6).
+        if reason is not Reason.TOXICITY:
+            raise DoseTransitionError("A hold without a resume dose is only for a toxicity work-up.")
+        return
+    resume = _check_level(new.resume_dose_mg_bid, "The dose to resume at")
+    if current.state is DoseState.WITHHELD:
+        ceiling = current.resume_dose_mg_bid or pre_hold_dose or resume
+        if resume > ceiling and not note.strip():
+            raise DoseTransitionError(
+                f"Resuming at {resume} mg, above the {ceiling} mg of the hold in force, needs a recorded reason "
+                "(reference §3)."
+            )
+        return
+    held_from = current.dose_mg_bid or resume
+    # During desensitization the step dose is below the plan's target by design.
+    if current.state is DoseState.ON_DRUG and resume > held_from and not note.strip():
+        raise DoseTransitionError(
+            f"Resuming at {resume} mg above the current {held_from} mg needs a recorded reason: "
+            "the label never re-escalates (reference §3)."
+        )
