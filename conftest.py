@@ -200,3 +200,13 @@ def celery_worker_process(transactional_db, settings, tmp_path):
                     proc.wait(timeout=15)
                 except subprocess.TimeoutExpired:
                     proc.kill()
+
+
+@pytest.fixture(autouse=True)
+def _server_clock_after_each_test():
+    """An access gate called outside the test client switches the thread to the object's
+    clinic zone (accounts.clinic_time); only the middleware resets it. Reset here."""
+    yield
+    from django.utils import timezone
+
+    timezone.deactivate()

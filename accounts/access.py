@@ -32,10 +32,16 @@ class ClinicScopedQuerySet(models.QuerySet[M]):
 
 
 def get_for_user_or_404(queryset: ClinicScopedQuerySet[M], user: User, **lookup: Any) -> M:
+    """The object, if it is in one of the user's clinics. The rest of the request then
+    runs on that clinic's clock (accounts.clinic_time: one clock per clinic)."""
+    from accounts import clinic_time
+
     try:
-        return queryset.for_user(user).get(**lookup)
+        obj = queryset.for_user(user).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError):
         raise Http404("Not found") from None
+    clinic_time.activate_for(obj, queryset.clinic_lookup)
+    return obj
 
 
 def clinic_for_user_or_404(user: User, clinic_id: Any, *roles: str) -> Any:
@@ -53,7 +59,11 @@ def clinic_for_user_or_404(user: User, clinic_id: Any, *roles: str) -> Any:
         raise Http404("Not found")
     if roles and not user.has_role(clinic_id, *roles):
         raise PermissionDenied("Your role does not allow this.")
-    return Clinic.objects.get(pk=clinic_id)
+    clinic = Clinic.objects.get(pk=clinic_id)
+    from accounts import clinic_time
+
+    clinic_time.activate(clinic)
+    return clinic
 
 
 # Who may do what. Clinic staff read and follow up reminders; they do not enter

@@ -8,7 +8,7 @@ from django.http import Http404
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.access import clinic_ids_with_role
-from accounts.models import Clinic, Membership, Role, User
+from accounts.models import AuditEvent, Clinic, Membership, Role, User
 
 
 def scoped_choices(db_field, request):
@@ -133,3 +133,11 @@ class ClinicAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         qs = super().get_queryset(request)
         return qs if request.user.is_superuser else qs.filter(pk__in=request.user.clinic_ids())
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(ReadOnlyScopedAdmin):
+    """The access trail, read-only: clinic admins see their clinics' rows (issue #12)."""
+
+    list_display = ["at", "username", "action", "what", "clinic", "ip", "status"]
+    list_filter = ["action"]

@@ -6,4 +6,4 @@ class AccountsConfig(AppConfig):
     verbose_name = "Clinics and people"
 
     def ready(self) -> None:
-        from accounts import checks  # noqa: F401 - registers the deployment checks
+        from accounts import audit, checks  # noqa: F401 - registers the deployment checks and the history IP receiver

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.utils.cache import add_never_cache_headers
 
 SESSION_STARTED_KEY = "session_started_at"
@@ -32,6 +32,30 @@ class SessionLifetimeMiddleware:
                 logout(request)
                 return redirect_to_login(request.get_full_path())
         return self.get_response(request)
+
+
+class RejectNulMiddleware:
+    """A 400 for a query string or form post that contains a NUL character.
+
+    PostgreSQL cannot store or compare NUL in text, so `?requirement=%00` on the worklist
+    was a 500; no real input contains one. Refusing it here covers every GET filter and
+    every raw `request.POST.get` of every view at once; forms also refuse it field by
+    field (Django's ProhibitNullCharactersValidator).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if _has_nul(request.GET) or (request.method == "POST" and _has_nul(request.POST)):
+            return HttpResponseBadRequest("Bad request: a parameter contains a NUL character.",
+                                          content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+def _has_nul(data: QueryDict) -> bool:
+    return any("\x00" in key or any("\x00" in value for value in values if isinstance(value, str))
+               for key, values in data.lists())
 
 
 class NoStoreMiddleware:

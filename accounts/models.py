@@ -85,3 +85,78 @@ class Membership(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} — {self.get_role_display()} at {self.clinic}"
+
+
+class HistoryIP(models.Model):
+    """Where a change came from: the IP address on every history row (issue #12 item 6).
+    A base of every HistoricalRecords; accounts.audit fills it from the request."""
+
+    history_ip = models.GenericIPAddressField("from", null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class AppendOnly(models.Model):
+    """A record that is written once and never changed or deleted (a comment, a
+    decision, a follow-up): its own row is its history (issue #12 item 6)."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise PermissionError(f"{self._meta.verbose_name} records are append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError(f"{self._meta.verbose_name} records are append-only.")
+
+
+class AuditEventQuerySet(models.QuerySet["AuditEvent"]):
+    def for_user(self, user) -> AuditEventQuerySet:
+        """Clinic admins read their clinics' trail (reliability.md S8)."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        admin_of = [m.clinic_id for m in user._memberships() if m.role == Role.ADMIN]
+        return self.filter(clinic_id__in=admin_of)
+
+
+class AuditEvent(AppendOnly):
+    """Who did what to which record, when and from where: every read of a patient's
+    record, every export of patient data, every write, every refused request (HIPAA
+    164.312(b); reliability.md S8). Rows are only ever inserted: the model refuses
+    updates and deletes, the admin shows them read-only, and on PostgreSQL a trigger
+    refuses UPDATE and DELETE (accounts migration 0003)."""
+
+    class Action(models.TextChoices):
+        VIEW = "view", "viewed"
+        EXPORT = "export", "exported"
+        CREATE = "create", "added"
+        CHANGE = "change", "changed"
+        REFUSED = "refused", "was refused"
+        SIGN_IN = "sign_in", "signed in"
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    user = models.ForeignKey("User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    username = models.CharField(max_length=150, blank=True, help_text="As it was at the time.")
+    clinic = models.ForeignKey(Clinic, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    patient_id = models.PositiveIntegerField(null=True, blank=True)
+    action = models.CharField(max_length=10, choices=Action.choices)
+    what = models.CharField(max_length=200, help_text="The page or object, in words.")
+    method = models.CharField(max_length=8, blank=True)
+    path = models.CharField(max_length=300, blank=True, help_text="Without the query string: it may hold names.")
+    status = models.PositiveSmallIntegerField(null=True, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+
+    objects = AuditEventQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["clinic", "-at"], name="audit_clinic_at_idx"),
+            models.Index(fields=["patient_id", "-at"], name="audit_patient_at_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.username or 'anonymous'} {self.get_action_display()} {self.what}"

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 
-from django.utils import timezone
+from django.db.models import Q
 
-from accounts.models import User
+from accounts.clinic_time import clinic_date_of, clinic_day_start, on_clinic_days
+from accounts.models import Clinic, User
 from monitoring import rules
 from monitoring.models import ClinicSettings, Requirement
 from patients.models import DoseChangeEvent, LabResult, TreatmentCourse
@@ -108,13 +109,18 @@ def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90
     grace = {cid: ClinicSettings.for_clinic(cid).grace_days for cid in clinic_ids}
     analytes = {a for rs in reqs.values() for r in rs for a in r.analytes}
     # Tests from two months before the window: the anchor of the first due date in it.
-    since = timezone.make_aware(datetime.combine(window_start - timedelta(days=62), time.min))
+    # A result counts on its clinic's day (accounts.clinic_time), as on the worklist.
+    since_day = window_start - timedelta(days=62)
+    zones = dict(Clinic.objects.filter(pk__in=clinic_ids).values_list("pk", "timezone"))
+    clinic_of = {c["patient_id"]: c["patient__clinic_id"] for c in course_rows}
+    since = on_clinic_days({cid: since_day for cid in clinic_ids},
+                           lambda cid, day: Q(collected_at__gte=clinic_day_start(zones[cid], day)),
+                           clinic_field="patient__clinic_id")
     by_patient: dict[int, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
     patient_ids = [c["patient_id"] for c in course_rows]
-    tz = timezone.get_current_timezone()
-    for pid, analyte, at in LabResult.objects.filter(patient_id__in=patient_ids, is_baseline=False, collected_at__gte=since,
+    for pid, analyte, at in LabResult.objects.filter(since, patient_id__in=patient_ids, is_baseline=False,
                                                      analyte__in=analytes).values_list("patient_id", "analyte", "collected_at"):
-        by_patient[pid][at.astimezone(tz).date()].add(analyte)
+        by_patient[pid][clinic_date_of(zones[clinic_of[pid]], at)].add(analyte)
     due = done = 0
     by_requirement: Counter = Counter()
     by_requirement_done: Counter = Counter()

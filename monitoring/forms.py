@@ -6,10 +6,11 @@ from django import forms
 from django.utils import timezone
 
 from monitoring.models import ClinicSettings, FollowUp, MonitoringRecord, Requirement
-from patients.forms import DATE
+from patients.forms import DATE, SaneDatesMixin
 
 
-class FollowUpForm(forms.Form):
+class FollowUpForm(SaneDatesMixin, forms.Form):
+    planned_dates = ("until",)  # the service narrows it to FollowUp.MAX_SNOOZE_DAYS
     kind = forms.ChoiceField(choices=FollowUp.Kind.choices)
     note = forms.CharField(max_length=300, label="Why")
     until = forms.DateField(widget=DATE, label="Snooze until")
@@ -89,7 +90,9 @@ class ClinicSettingsForm(forms.ModelForm):
         widgets = {"digest_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
 
 
-class MonitoringRecordForm(forms.ModelForm):
+class MonitoringRecordForm(SaneDatesMixin, forms.ModelForm):
+    past_dates = course_dates = ("performed_on",)
+
     class Meta:
         model = MonitoringRecord
         fields = ["requirement_code", "performed_on", "note"]
@@ -98,9 +101,3 @@ class MonitoringRecordForm(forms.ModelForm):
     def __init__(self, *args, requirements, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["requirement_code"] = forms.ChoiceField(choices=[(r.code, r.label) for r in requirements], label="Test")
-
-    def clean_performed_on(self):
-        value = self.cleaned_data["performed_on"]
-        if value > timezone.localdate():
-            raise forms.ValidationError("This date is in the future.")
-        return value

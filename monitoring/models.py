@@ -3,6 +3,7 @@ nurses' follow-up actions, and the outbox of reminder emails."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, time, timedelta
 
 from django.conf import settings
@@ -11,7 +12,8 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from accounts.access import ClinicScopedQuerySet
-from accounts.models import Clinic
+from accounts.clinic_time import on_clinic_days
+from accounts.models import AppendOnly, Clinic, HistoryIP
 from monitoring import rules
 
 
@@ -42,7 +44,7 @@ class ClinicSettings(models.Model):
         default=False, help_text="Send only counts and a link (no MRNs) in the daily digest.")
     last_digest_date = models.DateField(null=True, blank=True, editable=False)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
 
     class Meta:
         verbose_name_plural = "clinic settings"
@@ -81,7 +83,7 @@ class Requirement(models.Model):
     label_interval = models.BooleanField(default=False, help_text="False: clinic policy, the label gives no interval.")
     active = models.BooleanField(default=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = RequirementQuerySet.as_manager()
 
     class Meta:
@@ -151,7 +153,7 @@ class MonitoringRecord(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
 
     class Meta:
         ordering = ["-performed_on"]
@@ -167,6 +169,18 @@ class ItemQuerySet(ClinicScopedQuerySet["MonitoringItem"]):
 
     def due_between(self, first: date, last: date) -> ItemQuerySet:
         return self.filter(due_date__gte=first, due_date__lte=last)
+
+    def overdue_on(self, todays: Mapping[int, date]) -> ItemQuerySet:
+        """Overdue in each clinic on its own today (`{clinic_id: date}`), in one query:
+        a user in Auckland and Honolulu clinics sees what each clinic's digest lists."""
+        return self.filter(on_clinic_days(todays, lambda cid, day: Q(overdue_from__lte=day)))
+
+    def due_soon_on(self, todays: Mapping[int, date], soon_days: Mapping[int, int]) -> ItemQuerySet:
+        """Due within each clinic's 'due soon' days of its own today (past due within
+        grace or snoozed included), not overdue."""
+        return self.filter(on_clinic_days(todays, lambda cid, day: Q(
+            due_date__gte=day - timedelta(days=60), due_date__lte=day + timedelta(days=soon_days[cid]),
+            overdue_from__gt=day)))
 
     def with_patient(self) -> ItemQuerySet:
         return self.select_related("course__patient", "requirement", "clinic")
@@ -218,7 +232,7 @@ class MonitoringItem(models.Model):
         return (today - self.due_date).days if self.due_date else 0
 
 
-class FollowUp(models.Model):
+class FollowUp(AppendOnly):
     """A nurse's 'ordered' or 'patient contacted' on an item; snoozes it (at most 7 days)."""
 
     class Kind(models.TextChoices):
@@ -227,7 +241,7 @@ class FollowUp(models.Model):
 
     MAX_SNOOZE_DAYS = 7
 
-    item = models.ForeignKey(MonitoringItem, on_delete=models.CASCADE, related_name="follow_ups")
+    item = models.ForeignKey(MonitoringItem, on_delete=models.PROTECT, related_name="follow_ups")
     kind = models.CharField(max_length=20, choices=Kind.choices)
     note = models.CharField(max_length=300)
     snoozed_until = models.DateField()

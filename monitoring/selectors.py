@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
-from accounts.models import User
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import Clinic, User
+from monitoring import rules
 from patients.models import LabResult, Recommendation, TreatmentCourse
 from protocols.dosing import DoseState
 
@@ -37,79 +42,128 @@ def withheld_courses(*, user: User, clinic_id: int | None = None) -> list[Treatm
     return courses
 
 
-def _items(qs, *, today, clinic_id: int | None, requirement: str | None) -> list:
-    if clinic_id:
-        qs = qs.filter(clinic_id=clinic_id)
+@dataclass(frozen=True)
+class ClinicDay:
+    """One clinic's calendar at the instant the worklist is read: its own today and its
+    own 'due soon' setting (ClinicSettings), so the worklist and the clinic's digest and
+    patient pages agree (accounts.clinic_time)."""
+
+    clinic: Clinic
+    today: date
+    due_soon_days: int
+
+
+def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | None = None) -> dict[int, ClinicDay]:
+    """The user's clinics (or the one filtered on), each with its today at `now` (one
+    query, for the settings; memberships are cached per request)."""
+    from accounts.clinic_time import clinic_today, user_clinics
+    from monitoring.models import ClinicSettings
+
+    now = now or timezone.now()
+    clinics = [c for c in user_clinics(user) if not clinic_id or c.pk == clinic_id]
+    soon = dict(ClinicSettings.objects.filter(clinic__in=clinics).values_list("clinic_id", "due_soon_days"))
+    return {c.pk: ClinicDay(c, clinic_today(c, now), soon.get(c.pk, rules.DEFAULT_DUE_SOON_DAYS)) for c in clinics}
+
+
+def _items(qs, *, days: dict[int, ClinicDay], requirement: str | None) -> list:
     if requirement:
         qs = qs.filter(requirement__code=requirement)
     items = list(qs.with_patient().order_by("due_date", "course__patient__mrn"))
     for item in items:
-        item.status, item.days_late = item.status_on(today), item.days_overdue(today)
+        day = days[item.clinic_id]
+        item.today = day.today
+        item.status, item.days_late = item.status_on(day.today, day.due_soon_days), item.days_overdue(day.today)
     return items
 
 
-def overdue_items(*, user: User, today, clinic_id: int | None = None, requirement: str | None = None):
-    """Overdue monitoring, most overdue first: one indexed query on the stored deadline."""
+def overdue_items(*, user: User, days: dict[int, ClinicDay], requirement: str | None = None):
+    """Overdue monitoring, most overdue first: one indexed query on the stored deadline,
+    each clinic on its own today."""
     from monitoring.models import MonitoringItem
 
-    return _items(MonitoringItem.objects.for_user(user).overdue(today), today=today, clinic_id=clinic_id,
-                  requirement=requirement)
+    qs = MonitoringItem.objects.for_user(user).overdue_on({cid: d.today for cid, d in days.items()})
+    return _items(qs, days=days, requirement=requirement)
 
 
-def due_items(*, user: User, today, days: int = 7, clinic_id: int | None = None, requirement: str | None = None):
-    """Due in the next `days` days (today included; also past due within grace or snoozed), not overdue."""
-    from datetime import timedelta
-
+def due_items(*, user: User, days: dict[int, ClinicDay], requirement: str | None = None):
+    """Due within each clinic's 'due soon' days (today included; also past due within
+    grace or snoozed), not overdue."""
     from monitoring.models import MonitoringItem
 
-    qs = MonitoringItem.objects.for_user(user).due_between(today - timedelta(days=60), today + timedelta(days=days))
-    return _items(qs.filter(overdue_from__gt=today), today=today, clinic_id=clinic_id, requirement=requirement)
+    qs = MonitoringItem.objects.for_user(user).due_soon_on({cid: d.today for cid, d in days.items()},
+                                                          {cid: d.due_soon_days for cid, d in days.items()})
+    return _items(qs, days=days, requirement=requirement)
 
 
-def recent_high_grades(*, user: User, since, clinic_id: int | None = None):
-    """Results of CTCAE grade 3 or more collected since `since`, newest first."""
-    qs = LabResult.objects.for_user(user).filter(grade__gte=3, collected_at__gte=since, patient__archived_at__isnull=True)
-    if clinic_id:
-        qs = qs.filter(patient__clinic_id=clinic_id)
-    return list(qs.select_related("patient").order_by("-collected_at")[:200])
+HIGH_GRADE_DAYS = 14
+HIGH_GRADE_LIMIT = 200
 
 
-def worklist(*, user: User, today, clinic_id: int | None = None, requirement: str | None = None,
-             nurse_id: int | None = None, mrn: str = "") -> dict:
-    """Every section of the worklist, filtered the same way, in a fixed number of queries."""
-    from datetime import datetime, time, timedelta
+def recent_high_grades(*, user: User, days: dict[int, ClinicDay], nurse_id: int | None = None, mrn: str = ""):
+    """Results of CTCAE grade 3 or more collected since the start of the day 14 days ago
+    in each clinic, newest first. The nurse and MRN filters are applied in the query,
+    before the limit, so a matching result is never cut off by others."""
+    from accounts.clinic_time import clinic_day_start, on_clinic_days
 
-    from django.utils import timezone
+    since = on_clinic_days(
+        {cid: d.today for cid, d in days.items()},
+        lambda cid, today: Q(collected_at__gte=clinic_day_start(days[cid].clinic, today - timedelta(days=HIGH_GRADE_DAYS))),
+        clinic_field="patient__clinic_id")
+    qs = LabResult.objects.for_user(user).filter(since, grade__gte=3, patient__archived_at__isnull=True)
+    if nurse_id:
+        qs = qs.filter(patient__primary_nurse_id=nurse_id)
+    if mrn:
+        qs = qs.filter(patient__mrn__icontains=mrn)
+    return list(qs.select_related("patient__clinic").order_by("-collected_at")[:HIGH_GRADE_LIMIT])
+
+
+def worklist(*, user: User, now: datetime | None = None, days: dict[int, ClinicDay] | None = None,
+             clinic_id: int | None = None, requirement: str | None = None, nurse_id: int | None = None,
+             mrn: str = "") -> dict:
+    """Every section of the worklist, filtered the same way, in a fixed number of queries.
+    Each clinic's rows are read on its own today (a user may belong to clinics in several
+    time zones)."""
+    days = clinic_days(user=user, now=now, clinic_id=clinic_id) if days is None else days
 
     def keep(patient) -> bool:
         if nurse_id and patient.primary_nurse_id != nurse_id:
             return False
         return not (mrn and mrn.lower() not in patient.mrn.lower())
 
-    since = timezone.make_aware(datetime.combine(today - timedelta(days=14), time.min))
     sections = {
-        "overdue": [i for i in overdue_items(user=user, today=today, clinic_id=clinic_id, requirement=requirement)
-                    if keep(i.course.patient)],
-        "due_soon": [i for i in due_items(user=user, today=today, days=7, clinic_id=clinic_id, requirement=requirement)
-                     if keep(i.course.patient)],
+        "overdue": [i for i in overdue_items(user=user, days=days, requirement=requirement) if keep(i.course.patient)],
+        "due_soon": [i for i in due_items(user=user, days=days, requirement=requirement) if keep(i.course.patient)],
         "recommendations": [r for r in pending_recommendations(user=user, clinic_id=clinic_id) if keep(r.course.patient)],
         "withheld": [c for c in withheld_courses(user=user, clinic_id=clinic_id) if keep(c.patient)],
-        "high_grades": [lab for lab in recent_high_grades(user=user, since=since, clinic_id=clinic_id) if keep(lab.patient)],
+        "high_grades": recent_high_grades(user=user, days=days, nurse_id=nurse_id, mrn=mrn),
     }
+    today = worklist_today(days)
+    todays = {cid: d.today for cid, d in days.items()}
     for extra in WORKLIST_EXTRAS:
-        sections.update(extra(user=user, today=today, clinic_id=clinic_id, keep=keep))
+        sections.update(extra(user=user, today=today, todays=todays, clinic_id=clinic_id, keep=keep))
     return sections
 
 
-# Other features add worklist sections (desensitization plans): f(user, today, clinic_id, keep) -> dict.
+def worklist_today(days: dict[int, ClinicDay]) -> date:
+    """The date in the worklist's heading: the clinics' today, or, for clinics that are
+    on different dates right now, the server's."""
+    dates = {d.today for d in days.values()}
+    return dates.pop() if len(dates) == 1 else timezone.localdate()
+
+
+# Other features add worklist sections (desensitization plans):
+# f(user, today, todays, clinic_id, keep) -> dict, where todays is {clinic_id: that clinic's today}.
 WORKLIST_EXTRAS: list = []
 
 
-def running_plans(*, user: User, today, clinic_id: int | None = None, keep=lambda p: True) -> dict:
-    """Desensitization plans in progress with today's step (worklist section)."""
+def running_plans(*, user: User, today, todays: dict[int, date] | None = None, clinic_id: int | None = None,
+                  keep=lambda p: True) -> dict:
+    """Desensitization plans in progress with today's step (worklist section); "today"
+    and "missed" on the plan's clinic's date."""
     from patients.models import DesensitizationPlan, PlanDay
 
-    qs = DesensitizationPlan.objects.for_user(user).running().select_related("patient", "protocol").prefetch_related("protocol__steps")
+    qs = DesensitizationPlan.objects.for_user(user).running().select_related("patient__clinic", "protocol") \
+        .prefetch_related("protocol__steps")
     if clinic_id:
         qs = qs.filter(patient__clinic_id=clinic_id)
     plans = [p for p in qs.order_by("patient__last_name") if keep(p.patient)]
@@ -118,9 +172,10 @@ def running_plans(*, user: User, today, clinic_id: int | None = None, keep=lambd
     for d in days:
         by_plan.setdefault(d.plan_id, []).append(d)
     for p in plans:
+        local = (todays or {}).get(p.patient.clinic_id, today)
         mine = by_plan.get(p.pk, [])
-        p.today = next((d for d in mine if d.date == today), None) or next((d for d in mine if not d.recorded), None)
-        p.missed = any(d.date < today and not d.recorded for d in mine)
+        p.today = next((d for d in mine if d.date == local), None) or next((d for d in mine if not d.recorded), None)
+        p.missed = any(d.date < local and not d.recorded for d in mine)
     return {"plans": plans}
 
 

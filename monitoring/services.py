@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import random
-import zoneinfo
 from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from smtplib import SMTPException, SMTPRecipientsRefused
@@ -22,6 +21,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import clinic_time
 from accounts.models import Clinic, Role, User
 from monitoring import rules
 from monitoring.models import (
@@ -104,18 +104,20 @@ def broker_status() -> dict[str, object]:
     return {"broker": "ok", "queue_length": waiting}
 
 
-def clinic_today(clinic: Clinic, now: datetime | None = None) -> date:
-    return (now or timezone.now()).astimezone(zoneinfo.ZoneInfo(clinic.timezone)).date()
+# The clinic's own date (accounts.clinic_time); kept under this name for callers.
+clinic_today = clinic_time.clinic_today
 
 
 # --- due dates ---------------------------------------------------------------------------------
 
 
 def _test_days(course: TreatmentCourse, requirements: list[Requirement]) -> dict[str, list[date]]:
-    """Local dates on which each requirement was satisfied on treatment: every analyte of
-    the requirement resulted that day, or a monitoring record says so (two queries)."""
-    tz = timezone.get_current_timezone()
-    start = timezone.make_aware(datetime.combine(course.start_date, datetime.min.time()))
+    """Clinic dates on which each requirement was satisfied on treatment: every analyte of
+    the requirement resulted that day, or a monitoring record says so (two queries). A
+    result belongs to the day of the clinic's wall clock, whatever the server's zone."""
+    clinic = course.patient.clinic
+    tz = clinic_time.clinic_zone(clinic)
+    start = clinic_time.clinic_day_start(clinic, course.start_date)
     by_day: dict[date, set[str]] = defaultdict(set)
     wanted = {a for r in requirements for a in r.analytes}
     labs = LabResult.objects.filter(patient_id=course.patient_id, is_baseline=False, collected_at__gte=start,
@@ -152,15 +154,27 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
     """Store the next due date of every requirement for one course (reference §5)."""
     clinic_id = course.patient.clinic_id
     today = today or clinic_today(course.patient.clinic)
-    existing = {i.requirement_id: i for i in MonitoringItem.objects.filter(course=course)}
+    existing = {i.requirement_id: i for i in MonitoringItem.objects.filter(course=course).select_related("requirement")}
     if not course.is_active or course.patient.archived_at is not None:
         # Discontinued, ended or archived: drops out of monitoring (rows kept, no due date).
         MonitoringItem.objects.filter(course=course).update(due_date=None, overdue_from=None, notice="", flagged_at=None)
         return list(existing.values())
     cfg = ClinicSettings.for_clinic(clinic_id)
     requirements = Requirement.objects.for_clinic(clinic_id, course.drug)
-    # A requirement the clinic replaced or retired no longer applies to this course.
-    MonitoringItem.objects.filter(course=course).exclude(requirement__in=requirements).delete()
+    # A requirement the clinic replaced (its own copy of a default, same code) carries
+    # the item over: its snooze, flag and follow-ups still apply (issue #12 item 5). One
+    # it retired stays, without a due date, so its follow-ups and their history stay too.
+    by_code = {r.code: r for r in requirements}
+    for item in [i for i in existing.values() if i.requirement_id not in {r.pk for r in requirements}]:
+        replacement = by_code.get(item.requirement.code)
+        if replacement is not None and replacement.pk not in existing:
+            del existing[item.requirement_id]
+            item.requirement = replacement
+            item.save(update_fields=["requirement"])
+            existing[replacement.pk] = item
+        else:
+            item.due_date, item.overdue_from, item.flagged_at, item.notice = None, None, None, "No longer required"
+            item.save(update_fields=["due_date", "overdue_from", "flagged_at", "notice"])
     days = _test_days(course, requirements)
     hold = hold_started(course) if course.recheck_every_days else None
     recheck = set(recheck_analytes(course.recovery_condition)) if hold else set()
@@ -225,10 +239,11 @@ def schedule_sweep_clinic(*, clinic_id: int) -> int:
 
 
 def plans_flag_missed(*, now: datetime) -> int:
-    """A desensitization day left unrecorded pauses its plan, like an overdue item."""
+    """A desensitization day left unrecorded pauses its plan, like an overdue item
+    (each plan on its clinic's date at `now`)."""
     from patients.desensitization import plans_flag_missed as flag
 
-    return flag(today=timezone.localdate(now))
+    return flag(now=now)
 
 
 def overdue_flag(*, now: datetime) -> int:
@@ -285,7 +300,7 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
     created: list[int] = []
     for clinic in Clinic.objects.all():
         cfg = ClinicSettings.ensure(clinic.pk)
-        local = now.astimezone(zoneinfo.ZoneInfo(clinic.timezone))
+        local = now.astimezone(clinic_time.clinic_zone(clinic))
         today = local.date()
         if local.time() < cfg.digest_time or cfg.last_digest_date == today:
             continue

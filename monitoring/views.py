@@ -20,6 +20,7 @@ from accounts.access import (
     require_role,
     require_role_somewhere,
 )
+from accounts.clinic_time import clinic_date_of, clinic_today
 from accounts.models import Clinic
 from monitoring import selectors, services
 from monitoring.forms import ClinicSettingsForm, FollowUpForm, MonitoringRecordForm, NewRequirementForm, ScheduleForm
@@ -91,14 +92,21 @@ def home(request: HttpRequest) -> HttpResponse:
     """The nurse's start page: what needs doing today, filtered, exportable, printable."""
     from accounts.models import User
 
-    today = timezone.localdate()
     filters = _worklist_filters(request)
-    sections = selectors.worklist(user=request.user, today=today, **filters)
+    # Each clinic on its own today at one instant (accounts.clinic_time), as its digest.
+    days = selectors.clinic_days(user=request.user, now=timezone.now(), clinic_id=filters["clinic_id"])
+    today = selectors.worklist_today(days)
+    sections = selectors.worklist(user=request.user, days=days, **filters)
     if request.GET.get("export") == "csv":
         return worklist_csv(sections, today)
     clinic_ids = request.user.clinic_ids()
+    soon = {d.due_soon_days for d in days.values()}
     context = {
         "today": today, **sections, "filters": filters, "follow_up_form": FollowUpForm(),
+        # Clinics on different dates (far apart zones) each get their date in the heading.
+        "clinic_days": sorted(days.values(), key=lambda d: d.clinic.name) if len({d.today for d in days.values()}) > 1 else [],
+        "due_soon_days": soon.pop() if len(soon) == 1 else None,
+        "show_clinic": len(clinic_ids) > 1,
         "printing": request.GET.get("print") == "1",
         "clinics": Clinic.objects.filter(pk__in=clinic_ids),
         "requirement_choices": sorted({(r.code, r.label) for c in clinic_ids for r in Requirement.objects.for_clinic(c)}),
@@ -140,11 +148,11 @@ def worklist_csv(sections: dict, today) -> HttpResponse:
         p = item.course.patient
         section = "overdue" if item in sections["overdue"] else "due_soon"
         writer.writerow([_cell(x) for x in (section, p.mrn, p.last_name, p.first_name, item.requirement.label,
-                                            item.due_date, f"{item.days_overdue(today)} days overdue" if section == "overdue" else "")])
+                                            item.due_date, f"{item.days_late} days overdue" if section == "overdue" else "")])
     for rec in sections["recommendations"]:
         p = rec.course.patient
         writer.writerow([_cell(x) for x in ("recommendation", p.mrn, p.last_name, p.first_name, rec.headline,
-                                            timezone.localtime(rec.created_at).date(), ", ".join(r["id"] for r in rec.output["rules"]))])
+                                            clinic_date_of(p.clinic, rec.created_at), ", ".join(r["id"] for r in rec.output["rules"]))])
     for course in sections["withheld"]:
         p = course.patient
         writer.writerow([_cell(x) for x in ("withheld", p.mrn, p.last_name, p.first_name,
@@ -154,7 +162,7 @@ def worklist_csv(sections: dict, today) -> HttpResponse:
         p = lab.patient
         writer.writerow([_cell(x) for x in ("grade_3_or_more", p.mrn, p.last_name, p.first_name,
                                             f"{lab.get_analyte_display()} {lab.value.normalize():f} {lab.unit}",
-                                            timezone.localtime(lab.collected_at).date(), f"grade {lab.grade}")])
+                                            clinic_date_of(p.clinic, lab.collected_at), f"grade {lab.grade}")])
     for name, rows in sections.items():
         if name in ("overdue", "due_soon", "recommendations", "withheld", "high_grades"):
             continue
@@ -180,12 +188,14 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
     else:
         error = " ".join(f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs)
     item.refresh_from_db()
-    today = timezone.localdate()
-    item.status, item.days_late = item.status_on(today), item.days_overdue(today)
+    today = clinic_today(item.clinic)
+    item.today = today
+    cfg_soon = ClinicSettings.for_clinic(item.clinic_id).due_soon_days
+    item.status, item.days_late = item.status_on(today, cfg_soon), item.days_overdue(today)
     if request.htmx:
         return render(request, "monitoring/_item_row.html",
                       {"item": item, "today": today, "error": error, "follow_up_form": FollowUpForm(),
-                       "just_saved": not error})
+                       "just_saved": not error, "show_clinic": len(request.user.clinic_ids()) > 1})
     if error:
         messages.error(request, error)
     else:
@@ -252,7 +262,7 @@ def requirement_edit(request: HttpRequest, clinic_pk: int, requirement_pk: int) 
             own.label = form.cleaned_data["label"]
             own.analytes = form.cleaned_data["analytes"]
             own.save(update_fields=["label", "analytes"])
-            RequirementVersion.objects.create(requirement=own, schedule=form.schedule(), effective_from=timezone.localdate(),
+            RequirementVersion.objects.create(requirement=own, schedule=form.schedule(), effective_from=clinic_today(clinic),
                                               note=form.cleaned_data["note"], created_by=request.user)
         services.schedule_sweep_clinic(clinic_id=clinic.pk)
         messages.success(request, f"{own.label}: new schedule in force from today; due dates recomputed.")
@@ -285,7 +295,7 @@ def requirement_create(request: HttpRequest, clinic_pk: int) -> HttpResponse:
                                                  analytes=form.cleaned_data["analytes"], source="Clinic policy",
                                                  label_interval=False)
                 RequirementVersion.objects.create(requirement=req, schedule=form.schedule(),
-                                                  effective_from=timezone.localdate(), created_by=request.user,
+                                                  effective_from=clinic_today(clinic), created_by=request.user,
                                                   note=form.cleaned_data["note"])
             services.schedule_sweep_clinic(clinic_id=clinic.pk)
             messages.success(request, f"{req.label} added to the monitoring plan of {clinic}.")
@@ -339,7 +349,8 @@ def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """Record a monitoring test done outside the lab panels (e.g. brain imaging)."""
     patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
     require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
-    form = MonitoringRecordForm(request.POST or None, requirements=Requirement.objects.for_clinic(patient.clinic_id))
+    form = MonitoringRecordForm(request.POST or None, requirements=Requirement.objects.for_clinic(patient.clinic_id),
+                                patient=patient)
     if request.method == "POST" and form.is_valid():
         record = form.save(commit=False)
         record.patient, record.recorded_by = patient, request.user
@@ -352,7 +363,7 @@ def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 def _patient_monitoring(request, patient, context) -> dict:
     """The patient page's monitoring section (registered with patients.views)."""
-    today = timezone.localdate()
+    today = clinic_today(patient.clinic)
     items = list(MonitoringItem.objects.filter(course__patient=patient).select_related("requirement")
                  .order_by("due_date", "requirement__code"))
     cfg_soon = ClinicSettings.for_clinic(patient.clinic_id).due_soon_days
@@ -372,7 +383,9 @@ def cohort(request: HttpRequest) -> HttpResponse:
     from monitoring.cohort import overview
 
     filters = _worklist_filters(request)
-    data = overview(user=request.user, today=timezone.localdate(), clinic_id=filters["clinic_id"])
+    # The clinics' today (the server's only when the user's clinics are on different dates).
+    today = selectors.worklist_today(selectors.clinic_days(user=request.user, clinic_id=filters["clinic_id"]))
+    data = overview(user=request.user, today=today, clinic_id=filters["clinic_id"])
     chart_data = {
         "now": {"labels": [r["level"] for r in data["now"]], "values": [r["count"] for r in data["now"]]},
         "over_time": {"labels": [r["month"] for r in data["over_time"]], "series": [

@@ -45,14 +45,34 @@ class DoseChangeEventAdmin(ScopedHistoryAdmin):
 
 @admin.register(LabResult)
 class LabResultAdmin(ScopedHistoryAdmin):
-    list_display = ["patient", "analyte", "value", "unit", "grade", "x_uln", "collected_at"]
-    list_filter = ["analyte"]
-    readonly_fields = ["grade", "grade_basis", "grading_version", "x_uln"]
+    """Read-only: results are append-only (issue #12). A correction is an amendment or a
+    void, with a reason, on the result's page in the app, where the grade, the
+    recommendation and the due dates follow it."""
+
+    list_display = ["patient", "analyte", "reported_value", "reported_unit", "grade", "x_uln", "collected_at", "status"]
+    list_filter = ["analyte", "status"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).model.every.filter(pk__in=super().get_queryset(request).values("pk"))
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(ClinicalEvent)
 class ClinicalEventAdmin(ScopedHistoryAdmin):
     list_display = ["patient", "kind", "grade", "onset_date", "resolved_date"]
+
+    def save_model(self, request, obj, form, change):
+        """An event edited here is a clinical change like one entered in the app: the
+        engine runs again and due dates follow (patients.services)."""
+        from patients.services import clinical_event_saved
+
+        super().save_model(request, obj, form, change)
+        clinical_event_saved(obj.patient)
 
 
 @admin.register(ConcomitantMedication)

@@ -12,12 +12,14 @@ prescriber's decisions, completion (reference §9; protocols.desensitization for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.clinic_time import clinic_today, clinic_zone
 from accounts.models import User
+from patients import dates
 from patients.models import ClinicalEvent, DesensitizationPlan, Patient, PlanDay, PlanDecision, TreatmentCourse
 from protocols import desensitization as rules
 from protocols.dosing import LADDER, Dose, DoseState, Reason
@@ -69,7 +71,11 @@ def plan_preview(*, patient: Patient, protocol: DesensitizationProtocol, start: 
     if preview.final_dose not in LADDER:
         preview.problems.append(f"The plan ends at {preview.final_dose} mg twice daily, which is not a dose level of the "
                                 "label (600/450/300 mg, reference §3).")
-    if start < timezone.localdate():
+    if problem := dates.date_problem(start, today=clinic_today(patient.clinic), planned=True):
+        # Checked before the calendar: 9999-12-31 + 23 days is past date.max.
+        preview.problems.append(f"Start date: {problem}")
+        return preview
+    if start < clinic_today(patient.clinic):
         preview.problems.append("The start date is in the past.")
     for day in rules.calendar(steps, start):
         preview.days.append({
@@ -84,6 +90,11 @@ def plan_start(*, patient: Patient, protocol: DesensitizationProtocol, rash_even
                user: User, override_reason: str = "", corticosteroid: str = "", prior_checkpoint_inhibitor: bool = False,
                checkpoint_inhibitor_last_dose: date | None = None) -> DesensitizationPlan:
     preview = plan_preview(patient=patient, protocol=protocol, start=start, rash_event=rash_event)
+    if prior_checkpoint_inhibitor and checkpoint_inhibitor_last_dose is not None:
+        problem = dates.date_problem(checkpoint_inhibitor_last_dose, today=clinic_today(patient.clinic),
+                                     born=patient.date_of_birth)
+        if problem:
+            preview.problems.append(f"Last checkpoint-inhibitor dose: {problem}")
     if preview.problems:
         raise InputError(" ".join(preview.problems))
     if preview.needs_override and not override_reason.strip():
@@ -119,9 +130,23 @@ def plan_days(plan: DesensitizationPlan) -> list[PlanDay]:
 
 
 def today_day(plan: DesensitizationPlan, today: date | None = None) -> PlanDay | None:
-    today = today or timezone.localdate()
+    today = today or clinic_today(plan.patient.clinic)
     days = plan_days(plan)
     return next((d for d in days if d.date == today), None) or next((d for d in days if not d.recorded), None)
+
+
+def pausing_reaction(plan: DesensitizationPlan) -> PlanDay | None:
+    """The day whose reaction paused the plan, or None when it is not paused by a reaction
+    (a missed dose, a day not recorded): the plan page shows the reaction guidance, not
+    the missed-dose one (reference §9.3 requirements 3 and 5). Only reactions recorded
+    after the last decision count: earlier ones were decided on."""
+    if plan.status != DesensitizationPlan.Status.PAUSED:
+        return None
+    days = plan.days.filter(reaction=True, recorded_at__isnull=False)
+    last_decision = plan.decisions.order_by("-decided_at").values_list("decided_at", flat=True).first()
+    if last_decision is not None:
+        days = days.filter(recorded_at__gt=last_decision)
+    return days.order_by("-recorded_at").first()
 
 
 def _pause(plan: DesensitizationPlan, reason: str) -> None:
@@ -129,10 +154,21 @@ def _pause(plan: DesensitizationPlan, reason: str) -> None:
     plan.save(update_fields=["status", "pause_reason"])
 
 
-def plan_record_day(*, plan: DesensitizationPlan, day: PlanDay, user: User, morning_taken: bool, evening_taken: bool,
-                    reaction: bool = False, reaction_grade: int | None = None, note: str = "",
-                    today: date | None = None) -> DesensitizationPlan:
-    today = today or timezone.localdate()
+def evening_open(day: PlanDay, *, zone, now: datetime | None = None) -> bool:
+    """Whether the evening dose of `day` can be recorded yet (protocols.desensitization.EVENING_DOSE_FROM)."""
+    return (now or timezone.now()) >= rules.evening_dose_from(day.date, zone)
+
+
+def plan_record_day(*, plan: DesensitizationPlan, day: PlanDay, user: User, morning_taken: bool | None,
+                    evening_taken: bool | None, reaction: bool = False, reaction_grade: int | None = None,
+                    note: str = "", today: date | None = None, now: datetime | None = None) -> DesensitizationPlan:
+    """Record one day. A dose is True (taken), False (missed) or None (not answered): a day
+    is complete when every dose is answered; a reaction or a missed dose may be recorded
+    before that (it pauses the plan). The evening dose is answered only from
+    EVENING_DOSE_FROM on the clinic's clock."""
+    today = today or clinic_today(plan.patient.clinic)
+    now = now or timezone.now()
+    zone = clinic_zone(plan.patient.clinic)
     with transaction.atomic():
         plan = DesensitizationPlan.objects.select_for_update().get(pk=plan.pk)
         day = PlanDay.objects.select_for_update().get(pk=day.pk, plan=plan)
@@ -147,6 +183,20 @@ def plan_record_day(*, plan: DesensitizationPlan, day: PlanDay, user: User, morn
             raise InputError("Record the earlier days first (or a missed day pauses the plan).")
         if reaction and reaction_grade not in (1, 2, 3, 4):
             raise InputError("Give the CTCAE grade of the reaction.")
+        before_evening = not evening_open(day, zone=zone, now=now)
+        if evening_taken is not None and before_evening:
+            raise InputError(f"The evening dose of day {day.number} cannot be recorded before "
+                             f"{rules.EVENING_DOSE_FROM:%H:%M} (clinic time). A reaction or a missed morning dose can "
+                             "be recorded now.")
+        doses = (("morning", day.morning_mg, morning_taken), ("evening", day.evening_mg, evening_taken))
+        missed = any(mg and taken is False for _, mg, taken in doses)
+        unanswered = [name for name, mg, taken in doses if mg and taken is None]
+        if unanswered and not (reaction or missed):
+            if unanswered == ["evening"] and before_evening:
+                raise InputError(f"The evening dose is due from {rules.EVENING_DOSE_FROM:%H:%M} (clinic time): record "
+                                 f"day {day.number} after then, with both doses. A reaction or a missed morning dose "
+                                 "can be recorded now.")
+            raise InputError(f"Say whether the {' and the '.join(unanswered)} dose was taken or missed.")
         day.morning_taken, day.evening_taken = morning_taken, evening_taken
         day.reaction, day.reaction_grade = reaction, reaction_grade if reaction else None
         day.note, day.recorded_by, day.recorded_at = note.strip()[:300], user, timezone.now()
@@ -154,7 +204,7 @@ def plan_record_day(*, plan: DesensitizationPlan, day: PlanDay, user: User, morn
         if reaction:
             _pause(plan, f"Reaction (grade {reaction_grade}) on day {day.number}, step {day.step}: a prescriber decides "
                          "whether to repeat the step, step back or stop (reference §9.3 requirement 5).")
-        elif not (morning_taken and evening_taken) and (day.morning_mg or day.evening_mg):
+        elif missed:
             _pause(plan, f"Dose missed on day {day.number}. {rules.TOLERANCE_WARNING}")
         elif not plan.days.filter(cancelled=False, recorded_at__isnull=True).exists():
             _complete(plan, user, day.date)
@@ -173,12 +223,17 @@ def _complete(plan: DesensitizationPlan, user: User, on: date) -> None:
                                               f"{plan.final_dose_mg_bid} mg twice daily.")
 
 
-def plans_flag_missed(*, today: date) -> int:
+def plans_flag_missed(*, now: datetime | None = None, today: date | None = None) -> int:
     """Pause running plans with a past day left unrecorded (called by the monitoring job,
-    like an overdue item)."""
+    like an overdue item). "Past" is on the plan's clinic's date at `now`: a plan day is a
+    day of the patient's calendar, so an Auckland plan is not paused in the Auckland
+    evening because the server's date has moved on. `today` forces one date for all."""
+    now = now or timezone.now()
     paused = 0
-    for plan in DesensitizationPlan.objects.filter(status=DesensitizationPlan.Status.ACTIVE):
-        missed = plan.days.filter(cancelled=False, recorded_at__isnull=True, date__lt=today).order_by("date").first()
+    plans = DesensitizationPlan.objects.filter(status=DesensitizationPlan.Status.ACTIVE).select_related("patient__clinic")
+    for plan in plans:
+        day = today or clinic_today(plan.patient.clinic, now)
+        missed = plan.days.filter(cancelled=False, recorded_at__isnull=True, date__lt=day).order_by("date").first()
         if missed is None:
             continue
         with transaction.atomic():
@@ -192,11 +247,13 @@ def plans_flag_missed(*, today: date) -> int:
 
 def plan_decide(*, plan: DesensitizationPlan, decision: str, reason: str, user: User, resume_on: date | None = None,
                 today: date | None = None) -> DesensitizationPlan:
-    today = today or timezone.localdate()
+    today = today or clinic_today(plan.patient.clinic)
     if decision not in PlanDecision.Decision.values:
         raise InputError("Choose a decision.")
     if not reason.strip():
         raise InputError("Give the reason for the decision.")
+    if resume_on is not None and (problem := dates.date_problem(resume_on, today=today, planned=True)):
+        raise InputError(f"Resume on: {problem}")  # before the calendar arithmetic can overflow
     from patients.services import dose_change_record
 
     with transaction.atomic():

@@ -3,11 +3,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Submit
+from crispy_forms.layout import Hidden, Submit
 from django import forms
 from django.utils import timezone
 
+from accounts.clinic_time import clinic_today
 from accounts.models import Clinic
+from patients import dates
 from patients.models import ClinicalEvent, ConcomitantMedication, Patient, TreatmentCourse
 from patients.services import LabEntry
 from protocols.analytes import ANALYTES
@@ -28,8 +30,73 @@ class CrispyMixin:
         self.helper.add_input(Submit("submit", self.submit_label))
 
 
-class PatientForm(CrispyMixin, forms.ModelForm):
+CONFIRM_DATES = "confirm_dates"
+
+
+class SaneDatesMixin:
+    """The one date rule (patients.dates) on every date or time field a user types.
+
+    `past_dates`: something that happened (not in the future, not before birth or 1900);
+    `planned_dates`: may lie ahead, up to a year; `course_dates`: also a warning when more
+    than a year before the patient's first course, which the user overrides by ticking
+    "I confirm this date" (the box appears with the warning). Put the mixin before the
+    Django form class; pass `patient=` when the form is about one.
+    """
+
+    past_dates: tuple[str, ...] = ()
+    planned_dates: tuple[str, ...] = ()
+    course_dates: tuple[str, ...] = ()
+
+    def __init__(self, *args, patient: Patient | None = None, **kwargs):
+        self.patient = patient
+        super().__init__(*args, **kwargs)
+        if self.is_bound and self.add_prefix(CONFIRM_DATES) in self.data:
+            self._offer_confirmation()
+
+    def _offer_confirmation(self) -> None:
+        self.fields.setdefault(CONFIRM_DATES, forms.BooleanField(
+            required=False, label="I confirm this date", widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
+            help_text="Tick only after checking the date against the source (the lab report, the notes)."))
+
+    def dates_today(self):
+        # The patient's clinic's calendar (accounts.clinic_time), as the rest of the app.
+        return clinic_today(self.patient.clinic) if self.patient is not None else timezone.localdate()
+
+    def dates_born(self, data: dict):
+        return self.patient.date_of_birth if self.patient is not None else None
+
+    def clean(self):
+        data = super().clean()
+        today, now, born = self.dates_today(), timezone.now(), self.dates_born(data)
+        confirmed = bool(data.pop(CONFIRM_DATES, False))
+        for name in (*self.past_dates, *self.planned_dates):
+            value = data.get(name)
+            if value is None:
+                continue
+            if isinstance(value, datetime):
+                problem = dates.datetime_problem(value, now=now, born=born)
+            else:
+                problem = dates.date_problem(value, today=today, born=born, planned=name in self.planned_dates)
+            if problem:
+                self.add_error(name, problem)  # also drops it from cleaned_data
+        first_course = (self.patient.courses.order_by("start_date").values_list("start_date", flat=True).first()
+                        if self.patient is not None and self.course_dates else None)
+        for name in self.course_dates:
+            value = data.get(name)
+            if value is None or confirmed:
+                continue
+            warning = dates.long_before_course(value.date() if isinstance(value, datetime) else value,
+                                               course_start=first_course)
+            if warning:
+                self._offer_confirmation()
+                self.add_error(name, warning)
+        return data
+
+
+class PatientForm(SaneDatesMixin, CrispyMixin, forms.ModelForm):
     """Explicit fields only: clinic, archive state and audit columns cannot be posted (I9)."""
+
+    past_dates = ("alk_test_date", "diagnosis_date")
 
     class Meta:
         model = Patient
@@ -57,15 +124,12 @@ class PatientForm(CrispyMixin, forms.ModelForm):
 
     def clean(self):
         data = super().clean()
-        today = timezone.localdate()
-        for name in ("date_of_birth", "alk_test_date", "diagnosis_date"):
-            value = data.get(name)
-            if value and value > today:
-                self.add_error(name, "This date is in the future.")
-        dob = data.get("date_of_birth")
-        if dob and dob.year < 1900:
-            self.add_error("date_of_birth", "Enter a date of birth after 1900.")
         clinic = data.get("clinic") or (self.instance.clinic if self.instance.clinic_id else None)
+        # "Not in the future" on the patient's clinic's calendar (accounts.clinic_time).
+        today = clinic_today(clinic) if clinic else timezone.localdate()
+        dob = data.get("date_of_birth")
+        if dob and (problem := dates.birth_date_problem(dob, today=today)):
+            self.add_error("date_of_birth", problem)
         nurse = data.get("primary_nurse")
         if clinic and nurse and not nurse.has_role(clinic.pk, "nurse"):
             self.add_error("primary_nurse", "Choose a nurse of this patient's clinic.")
@@ -76,9 +140,19 @@ class PatientForm(CrispyMixin, forms.ModelForm):
                 self.add_error("mrn", "Another patient in this clinic has this MRN.")
         return data
 
+    def dates_today(self):
+        clinic = self.cleaned_data.get("clinic") or (self.instance.clinic if self.instance.clinic_id else None)
+        return clinic_today(clinic) if clinic else timezone.localdate()
 
-class CourseStartForm(CrispyMixin, forms.Form):
+    def dates_born(self, data: dict):
+        # The date of birth on this form; a refused one is no limit for the other dates.
+        dob = data.get("date_of_birth")
+        return dob if dob and dates.birth_date_problem(dob, today=self.dates_today()) is None else None
+
+
+class CourseStartForm(SaneDatesMixin, CrispyMixin, forms.Form):
     submit_label = "Start course"
+    past_dates = ("start_date",)
     drug = forms.ChoiceField(choices=TreatmentCourse.Drug.choices)
     regime = forms.ChoiceField(choices=TreatmentCourse.Regime.choices, label="Label regime")
     start_date = forms.DateField(widget=DATE, help_text="Date of the first dose.")
@@ -93,17 +167,12 @@ class CourseStartForm(CrispyMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["start_date"].initial = timezone.localdate()
 
-    def clean_start_date(self):
-        value = self.cleaned_data["start_date"]
-        if value > timezone.localdate():
-            raise forms.ValidationError("A course cannot start in the future; record it on the day of the first dose.")
-        return value
 
-
-class DoseChangeForm(CrispyMixin, forms.Form):
+class DoseChangeForm(SaneDatesMixin, CrispyMixin, forms.Form):
     """A prescriber's own dose change (prescriber's choice, toxicity, recovery)."""
 
     submit_label = "Record dose change"
+    past_dates = ("effective_date",)  # not before the course start either: the service's rule
     ACTIONS = [
         ("dose", "Change the dose"),
         ("withhold", "Withhold"),
@@ -128,12 +197,6 @@ class DoseChangeForm(CrispyMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["effective_date"].initial = timezone.localdate()
 
-    def clean_effective_date(self):
-        value = self.cleaned_data["effective_date"]
-        if value > timezone.localdate():
-            raise forms.ValidationError("Record a dose change on or after the day it takes effect.")
-        return value
-
     def clean(self):
         data = super().clean()
         action = data.get("action")
@@ -152,7 +215,12 @@ class DoseChangeForm(CrispyMixin, forms.Form):
         return Dose(DoseState.DISCONTINUED)
 
 
-class MedicationForm(CrispyMixin, forms.ModelForm):
+class MedicationForm(SaneDatesMixin, CrispyMixin, forms.ModelForm):
+    # A heart-rate-lowering medicine often predates the course by years: no course warning.
+    # Its end date may be planned ahead (a short course of a drug).
+    past_dates = ("start_date",)
+    planned_dates = ("end_date",)
+
     class Meta:
         model = ConcomitantMedication
         fields = ["name", "category", "start_date", "end_date"]
@@ -165,8 +233,10 @@ class MedicationForm(CrispyMixin, forms.ModelForm):
         return data
 
 
-class ClinicalEventForm(CrispyMixin, forms.ModelForm):
+class ClinicalEventForm(SaneDatesMixin, CrispyMixin, forms.ModelForm):
     submit_label = "Record event"
+    past_dates = ("onset_date", "resolved_date")
+    course_dates = ("onset_date",)
 
     class Meta:
         model = ClinicalEvent
@@ -178,7 +248,7 @@ class ClinicalEventForm(CrispyMixin, forms.ModelForm):
         widgets = {"onset_date": DATE, "resolved_date": DATE, "notes": forms.Textarea(attrs={"rows": 2})}
 
 
-class LabPanelForm(forms.Form):
+class LabPanelForm(SaneDatesMixin, forms.Form):
     """Several analytes collected together: one row per analyte, one submission.
 
     Field names are '<analyte>_value', '<analyte>_unit' and '<analyte>_limit' (the ULN,
@@ -188,6 +258,7 @@ class LabPanelForm(forms.Form):
 
     collected_at = forms.DateTimeField(widget=DATETIME, input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"])
     is_baseline = forms.BooleanField(required=False, label="Baseline (before the first dose)")
+    past_dates = course_dates = ("collected_at",)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -248,7 +319,8 @@ class SearchForm(forms.Form):
         self.fields["clinic"].widget.attrs["class"] = "form-select"
 
 
-class AcceptForm(forms.Form):
+class AcceptForm(SaneDatesMixin, forms.Form):
+    past_dates = ("effective_date",)
     option = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, choices=[])
     effective_date = forms.DateField(widget=DATE)
     recheck_every_days = forms.IntegerField(
@@ -257,15 +329,9 @@ class AcceptForm(forms.Form):
                   "(reference §4.1: more frequent tests once elevations appear).")
 
     def __init__(self, *args, recommendation, **kwargs):
-        super().__init__(*args, **kwargs)
+        super().__init__(*args, patient=recommendation.course.patient, **kwargs)
         self.fields["option"].choices = [(i, str(i)) for i in range(len(recommendation.options))]
         self.fields["effective_date"].initial = timezone.localdate()
-
-    def clean_effective_date(self):
-        value = self.cleaned_data["effective_date"]
-        if value > timezone.localdate():
-            raise forms.ValidationError("The effective date cannot be in the future.")
-        return value
 
 
 class OverrideForm(forms.Form):
@@ -275,3 +341,43 @@ class OverrideForm(forms.Form):
 
 class CommentForm(forms.Form):
     text = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000, label="Comment")
+
+
+class LabAmendForm(CrispyMixin, forms.Form):
+    """Correct a result (issue #12): the new value (and the lab's limits if they were
+    wrong too), with the reason; the original stays on the record."""
+
+    submit_label = "Save the correction"
+    value = forms.CharField(label="Corrected value", max_length=30)
+    uln = forms.CharField(label="ULN reported by the lab", max_length=30, required=False,
+                          help_text="Leave empty to keep the limit the result was graded on.")
+    lln = forms.CharField(label="LLN reported by the lab", max_length=30, required=False,
+                          help_text="Leave empty to keep the limit the result was graded on.")
+    reason = forms.CharField(label="Reason for the correction", max_length=500,
+                             widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="For example: transcription error, the lab's corrected report.")
+
+    def __init__(self, *args, lab=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper.form_id = "amend-form"
+        self.helper.add_input(Hidden("action", "amend"))
+        if lab is not None:
+            self.fields["value"].help_text = f"In {lab.reported_unit}, as the laboratory reports it."
+            spec = ANALYTES[lab.analyte]
+            if not spec.has_uln:
+                del self.fields["uln"]
+            if not spec.has_lln:
+                del self.fields["lln"]
+
+
+class LabVoidForm(CrispyMixin, forms.Form):
+    """Withdraw a result entered in error (wrong patient, wrong sample)."""
+
+    submit_label = "Void this result"
+    reason = forms.CharField(label="Reason for voiding", max_length=500, widget=forms.Textarea(attrs={"rows": 2}),
+                             help_text="For example: entered on the wrong patient, haemolysed sample.")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper.form_id = "void-form"
+        self.helper.add_input(Hidden("action", "void"))

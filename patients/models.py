@@ -16,10 +16,10 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from accounts.access import ClinicScopedQuerySet
-from accounts.models import Clinic
-from protocols.analytes import ANALYTES
+from accounts.models import AppendOnly, Clinic, HistoryIP
+from protocols.analytes import ANALYTES, ratio_to_decimal, to_decimal
 from protocols.dosing import Dose, DoseState, Reason
-from protocols.labs import Lab
+from protocols.labs import Lab, grade_lab
 
 ANALYTE_CHOICES = [(a.code, a.label) for a in ANALYTES.values()]
 
@@ -72,7 +72,7 @@ class Patient(models.Model):
     archived_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = PatientQuerySet.as_manager()
 
     class Meta:
@@ -135,7 +135,7 @@ class TreatmentCourse(models.Model):
     recheck_every_days = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = CourseQuerySet.as_manager()
 
     class Meta:
@@ -183,7 +183,7 @@ class ConcomitantMedication(models.Model):
     start_date = models.DateField()
     end_date = models.DateField(null=True, blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
 
     class Meta:
         ordering = ["start_date"]
@@ -203,7 +203,7 @@ class ReferenceRange(models.Model):
     uln = models.DecimalField("ULN", max_digits=12, decimal_places=4, null=True, blank=True)
     lln = models.DecimalField("LLN", max_digits=12, decimal_places=4, null=True, blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = ClinicScopedQuerySet.as_manager()
 
     class Meta:
@@ -217,16 +217,44 @@ class LabQuerySet(ClinicScopedQuerySet["LabResult"]):
     clinic_lookup = "patient__clinic"
 
 
+class CurrentLabManager(models.Manager.from_queryset(LabQuerySet)):  # type: ignore[misc]
+    """The results in force: an amended or voided result stays stored and visible on the
+    trail (LabResult.every), but nothing grades, schedules or recommends from it."""
+
+    def get_queryset(self) -> LabQuerySet:
+        return super().get_queryset().filter(status=LabResult.Status.FINAL)
+
+
+class ResultIsAppendOnly(Exception):
+    """A stored result's value, unit, limits, time or author cannot be changed in place:
+    a correction is an amendment or a void (patients.services.lab_result_amend/void)."""
+
+
 class LabResult(models.Model):
     """One value, in the canonical unit of its analyte, with the limits it was graded on.
 
     The numbers the laboratory reported are kept as reported (`reported_*`): grade and
     × ULN are derived from them exactly (`measurement()`), never from the rounded
-    canonical columns, which are for display and sorting."""
+    canonical columns, which are for display and sorting. `derive()` is the one place
+    that sets the canonical and graded columns, and `save()` calls it for every new row.
+
+    Results are append-only: once saved, what was measured never changes. A correction
+    is a new row that `amends` the old one (status "amended"), or a void of the old one,
+    each with a reason, who and when; the original stays on the trail."""
 
     class Source(models.TextChoices):
         MANUAL = "manual", "Manual entry"
         IMPORT = "import", "Import"
+
+    class Status(models.TextChoices):
+        FINAL = "final", "In force"
+        AMENDED = "amended", "Corrected (replaced by an amendment)"
+        VOIDED = "voided", "Voided"
+
+    # What was measured: never updated once saved (ResultIsAppendOnly; a PostgreSQL trigger).
+    MEASURED = ("patient_id", "analyte", "value", "unit", "reported_value", "reported_unit", "uln", "lln",
+                "reported_uln", "reported_lln", "collected_at", "source", "is_baseline", "entered_by_id",
+                "entered_at", "amends_id")
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="labs")
     analyte = models.CharField(max_length=30, choices=ANALYTE_CHOICES)
@@ -249,19 +277,46 @@ class LabResult(models.Model):
     x_uln = models.DecimalField("× ULN", max_digits=12, decimal_places=3, null=True, blank=True)
     entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     entered_at = models.DateTimeField(auto_now_add=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.FINAL, db_default=Status.FINAL)
+    amends = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="amended_by",
+                                  help_text="The result this one corrects.")
+    retired_reason = models.TextField("reason for the correction", blank=True)
+    retired_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
+                                   related_name="+", verbose_name="corrected by")
+    retired_at = models.DateTimeField("corrected at", null=True, blank=True)
 
-    history = HistoricalRecords()
-    objects = LabQuerySet.as_manager()
+    history = HistoricalRecords(bases=[HistoryIP])
+    objects = CurrentLabManager()
+    every = LabQuerySet.as_manager()  # in force, amended and voided: for the trail
 
     class Meta:
         ordering = ["-collected_at", "analyte"]
+        base_manager_name = "every"
         constraints = [
-            models.UniqueConstraint(fields=["patient", "analyte", "collected_at"], name="lab_unique_per_time"),
+            models.UniqueConstraint(fields=["patient", "analyte", "collected_at"], condition=Q(status="final"),
+                                    name="lab_unique_per_time"),
         ]
         indexes = [models.Index(fields=["patient", "analyte", "-collected_at"], name="lab_latest_idx")]
 
     def __str__(self) -> str:
-        return f"{self.get_analyte_display()} {self.value.normalize():f} {self.unit}"
+        return f"{self.get_analyte_display()} {self.reported_value.normalize():f} {self.reported_unit}"
+
+    def save(self, *args, **kwargs) -> None:
+        if self._state.adding:
+            if not getattr(self, "_derived", False):
+                self.derive(self.patient_baseline())
+        elif self.pk is not None:
+            stored = LabResult.every.filter(pk=self.pk).values(*self.MEASURED).first()
+            if stored and any(stored[f] != getattr(self, f) for f in self.MEASURED):
+                raise ResultIsAppendOnly(f"Result #{self.pk} cannot be changed in place: amend or void it.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ResultIsAppendOnly("Results are never deleted: void them with a reason.")
+
+    @property
+    def in_force(self) -> bool:
+        return self.status == self.Status.FINAL
 
     def measurement(self) -> Lab:
         """The exact result the rules and the grading use (protocols.labs): the reported
@@ -275,6 +330,27 @@ class LabResult(models.Model):
 
         return Lab(Fraction(self.reported_value) * factor, limit(self.reported_uln, self.uln),
                    limit(self.reported_lln, self.lln), self.collected_at)
+
+    def derive(self, baseline: Lab | None = None) -> None:
+        """Set the canonical value and limits and the grade and × ULN from the reported
+        numbers (reference §8; protocols.labs.grade_lab): the only place they are set."""
+        analyte = ANALYTES[self.analyte]
+        self.unit = analyte.unit
+        measured = self.measurement()
+        self.value = to_decimal(measured.value)
+        self.uln = to_decimal(measured.uln) if measured.uln is not None else None
+        self.lln = to_decimal(measured.lln) if measured.lln is not None else None
+        grading = grade_lab(self.analyte, measured, None if self.is_baseline else baseline)
+        self.grade, self.grade_basis, self.grading_version = grading.grade, grading.basis, grading.version
+        self.x_uln = ratio_to_decimal(grading.x_uln) if grading.x_uln is not None else None
+
+    def patient_baseline(self) -> Lab | None:
+        """The patient's own pre-treatment value of this analyte in force (the latest)."""
+        if self.is_baseline:
+            return None
+        lab = (LabResult.objects.filter(patient_id=self.patient_id, analyte=self.analyte, is_baseline=True)
+               .order_by("-collected_at").first())
+        return lab.measurement() if lab else None
 
 
 class EventQuerySet(ClinicScopedQuerySet["ClinicalEvent"]):
@@ -339,7 +415,7 @@ class ClinicalEvent(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = EventQuerySet.as_manager()
 
     class Meta:
@@ -424,7 +500,7 @@ class DoseChangeEvent(models.Model):
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = DoseEventQuerySet.as_manager()
 
     class Meta:
@@ -476,7 +552,7 @@ class Recommendation(models.Model):
         DoseChangeEvent, null=True, blank=True, on_delete=models.PROTECT, related_name="recommendation"
     )
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = RecommendationQuerySet.as_manager()
 
     class Meta:
@@ -518,7 +594,7 @@ class Recommendation(models.Model):
         return self.output.get("options") or [self.output]
 
 
-class RecommendationComment(models.Model):
+class RecommendationComment(AppendOnly):
     recommendation = models.ForeignKey(Recommendation, on_delete=models.CASCADE, related_name="comments")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     text = models.TextField(max_length=2000)
@@ -568,7 +644,7 @@ class DesensitizationPlan(models.Model):
     outcome = models.TextField(blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = PlanQuerySet.as_manager()
 
     class Meta:
@@ -608,7 +684,7 @@ class PlanDay(models.Model):
     recorded_at = models.DateTimeField(null=True, blank=True)
     cancelled = models.BooleanField(default=False, help_text="Replaced by a prescriber's decision (repeat, step back, restart).")
 
-    history = HistoricalRecords()
+    history = HistoricalRecords(bases=[HistoryIP])
 
     class Meta:
         ordering = ["date", "number"]
@@ -622,7 +698,7 @@ class PlanDay(models.Model):
         return self.recorded_at is not None
 
 
-class PlanDecision(models.Model):
+class PlanDecision(AppendOnly):
     class Decision(models.TextChoices):
         CONTINUE = "continue", "Continue as planned (from the next step day)"
         REPEAT = "repeat", "Repeat the current step"

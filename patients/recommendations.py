@@ -9,14 +9,15 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import date, datetime, time
+from datetime import date, datetime
 from fractions import Fraction
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import User
+from accounts.clinic_time import clinic_day_start, clinic_today
+from accounts.models import Clinic, User
 from patients.models import (
     ClinicalEvent,
     DoseChangeEvent,
@@ -47,7 +48,8 @@ def _toxicity_name(rule_id: str) -> str:
 
 
 def _course_start(course: TreatmentCourse) -> datetime:
-    return timezone.make_aware(datetime.combine(course.start_date, time.min))
+    # The start of the first day in the patient's clinic (accounts.clinic_time).
+    return clinic_day_start(course.patient.clinic, course.start_date)
 
 
 def _cpk_episodes(series: list[Lab]) -> int:
@@ -70,15 +72,16 @@ def hold_started(course: TreatmentCourse) -> DoseChangeEvent | None:
             .order_by("-effective_date", "-pk").first())
 
 
-def _hold_since(hold: DoseChangeEvent | None) -> datetime | None:
+def _hold_since(hold: DoseChangeEvent | None, clinic: Clinic) -> datetime | None:
     """From when results count as taken during the hold: the result or the onset of the
-    event that caused it, else its effective date. Recovery needs results from then on."""
+    event that caused it, else its effective date (from the start of that day in the
+    clinic). Recovery needs results from then on."""
     if hold is None:
         return None
     if hold.triggering_lab_id:
         return hold.triggering_lab.collected_at
     day = hold.triggering_event.onset_date if hold.triggering_event_id else hold.effective_date
-    return timezone.make_aware(datetime.combine(day, time.min))
+    return clinic_day_start(clinic, day)
 
 
 UNLISTED_KINDS = (ClinicalEvent.Kind.MYALGIA, ClinicalEvent.Kind.RASH, ClinicalEvent.Kind.CNS_PROGRESSION,
@@ -147,7 +150,7 @@ def build_case(course: TreatmentCourse) -> tuple[Case, dict[str, LabResult], dic
     for lab in LabResult.objects.filter(patient=patient, is_baseline=True).order_by("collected_at"):
         baseline[lab.analyte] = lab.measurement()
 
-    since = _hold_since(hold_started(course))
+    since = _hold_since(hold_started(course), patient.clinic)
     newest: dict[str, LabResult] = {}
     state: dict[str, Lab] = {}
     cpk_series: list[Lab] = []
@@ -231,7 +234,7 @@ def recommendation_refresh(*, patient: Patient) -> Recommendation | None:
     course = (
         TreatmentCourse.objects.filter(patient=patient, end_date__isnull=True,
                                        dose_state__in=[DoseState.ON_DRUG, DoseState.WITHHELD])
-        .select_related("patient").first()
+        .select_related("patient__clinic").first()
     )
     if course is None or patient.archived_at:
         return None
@@ -278,7 +281,7 @@ def recommendation_accept(
     """Accept the recommendation: write the dose change it asks for in the same
     transaction. A prescriber-review recommendation (no rule in the label, §4.7) has no
     dose change: accepting it records that it was reviewed, and returns None."""
-    effective_date = effective_date or timezone.localdate()
+    effective_date = effective_date or clinic_today(recommendation.course.patient.clinic)
     with transaction.atomic():
         rec = Recommendation.objects.select_for_update().select_related("course").get(pk=recommendation.pk)
         if rec.status != Recommendation.Status.PENDING:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 from django.utils import timezone
 
+from accounts.clinic_time import clinic_today, clinic_zone
 from accounts.models import User
 from patients.models import DoseChangeEvent, LabResult, Patient, Recommendation, RecommendationComment, TreatmentCourse
 
@@ -43,6 +44,7 @@ def patient_page(patient: Patient) -> dict:
             Prefetch("dose_events", queryset=events), "medications", Prefetch("recommendations", queryset=recs)
         )
     )
+    zone, today = clinic_zone(patient.clinic), clinic_today(patient.clinic)  # the clinic's clock, not the server's
     pending, timeline = [], {}
     for course in courses:
         items = [{"kind": "dose", "date": e.effective_date, "at": e.recorded_at, "event": e} for e in course.dose_events.all()]
@@ -50,7 +52,7 @@ def patient_page(patient: Patient) -> dict:
             if rec.status == Recommendation.Status.PENDING:
                 pending.append(rec)
             elif rec.status == Recommendation.Status.OVERRIDDEN:
-                items.append({"kind": "override", "date": timezone.localtime(rec.decided_at).date(), "at": rec.decided_at, "rec": rec})
+                items.append({"kind": "override", "date": timezone.localtime(rec.decided_at, zone).date(), "at": rec.decided_at, "rec": rec})
         timeline[course.pk] = sorted(items, key=lambda i: (i["date"], i["at"]))
         course.timeline = timeline[course.pk]
     labs = list(LabResult.objects.filter(patient=patient).select_related("entered_by").order_by("-collected_at", "analyte"))
@@ -59,7 +61,7 @@ def patient_page(patient: Patient) -> dict:
     from patients.trends import trend_series
 
     events_all = sorted((e for c in courses for e in c.dose_events.all()), key=lambda e: (e.effective_date, e.pk))
-    charts = trend_series(labs, events_all)
+    charts = trend_series(labs, events_all, today=today, zone=zone)
     open_course = next((c for c in courses if c.end_date is None), courses[0] if courses else None)
     from patients.models import DesensitizationPlan
 
@@ -68,7 +70,7 @@ def patient_page(patient: Patient) -> dict:
     if running is not None:
         from patients.desensitization import today_day
 
-        running.today = today_day(running)
+        running.today = today_day(running, today=today)
     # Reference §9.3: SJS, TEN or DRESS on record means never re-challenge (derived from
     # the events, so it cannot drift from them).
     scar = next((e for e in clinical_events if e.kind == "rash" and e.is_scar), None)
@@ -80,6 +82,8 @@ def patient_page(patient: Patient) -> dict:
         "pending_recommendations": pending,
         "course": open_course,
         "labs": labs,
+        "retired_labs": list(LabResult.every.filter(patient=patient).exclude(status=LabResult.Status.FINAL)
+                             .select_related("retired_by").order_by("-retired_at")),
         "lab_columns": panels["columns"],
         "charts": charts,
         "chart_data": [{k: v for k, v in c.items() if k != "table"} for c in charts],
@@ -88,42 +92,25 @@ def patient_page(patient: Patient) -> dict:
     }
 
 
-def patient_history(patient: Patient, limit: int = 200) -> list[dict]:
-    """The audit trail of the patient and everything hanging off them, newest first."""
-    sources = [
-        ("Patient", Patient.history.filter(id=patient.pk)),
-        ("Course", TreatmentCourse.history.filter(patient_id=patient.pk)),
-        ("Dose change", DoseChangeEvent.history.filter(course__patient_id=patient.pk)),
-        ("Lab result", LabResult.history.filter(patient_id=patient.pk)),
-        ("Clinical event", patient.events.model.history.filter(patient_id=patient.pk)),
-    ]
-    rows: list[dict] = []
-    for label, qs in sources:
-        records = list(qs.select_related("history_user").order_by("-history_date")[:limit])
-        # Versions of each object side by side, so the diffs cost no query per row.
-        by_id: dict[int, list] = {}
-        for rec in records:
-            by_id.setdefault(rec.id, []).append(rec)
-        for rec in records:
-            versions = by_id[rec.id]
-            i = versions.index(rec)
-            prev = versions[i + 1] if i + 1 < len(versions) else None
-            changes = []
-            if prev is not None and rec.history_type == "~":
-                delta = rec.diff_against(prev)
-                changes = [(c.field, c.old, c.new) for c in delta.changes]
-            rows.append(
-                {
-                    "what": label,
-                    "object": str(rec.instance) if rec.history_type != "-" else f"{label} #{rec.id}",
-                    "type": {"+": "created", "~": "changed", "-": "deleted"}[rec.history_type],
-                    "who": rec.history_user,
-                    "when": rec.history_date,
-                    "changes": changes,
-                }
-            )
-    rows.sort(key=lambda r: r["when"], reverse=True)
-    return rows[:limit]
+def patient_history(patient: Patient, limit: int = 200, *, reads: bool = True) -> list[dict]:
+    """The audit trail of the patient and everything hanging off them, newest first, in
+    words (patients.trail)."""
+    from patients.trail import patient_trail
+
+    return patient_trail(patient, limit=limit, reads=reads)
+
+
+def correction_chain(lab: LabResult) -> list[LabResult]:
+    """The result and every version of it, oldest first: what it corrected and what
+    corrected it (issue #12: the original always stays visible)."""
+    chain = [lab]
+    while chain[0].amends_id:
+        chain.insert(0, LabResult.every.select_related("entered_by", "retired_by").get(pk=chain[0].amends_id))
+    while True:
+        nxt = LabResult.every.select_related("entered_by", "retired_by").filter(amends_id=chain[-1].pk).first()
+        if nxt is None:
+            return chain
+        chain.append(nxt)
 
 
 def lab_panels(labs: list[LabResult]) -> dict:

@@ -7,15 +7,16 @@ other apps (monitoring: next due dates) follow without patients importing them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from fractions import Fraction
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.models import User
+from patients.dates import DATETIME_SKEW
 from patients.models import (
     ClinicalEvent,
     DoseChangeEvent,
@@ -24,17 +25,17 @@ from patients.models import (
     ReferenceRange,
     TreatmentCourse,
 )
-from protocols.analytes import ANALYTES, get_analyte, ratio_to_decimal, to_decimal
+from protocols.analytes import ANALYTES, get_analyte, to_decimal
 from protocols.dosing import Dose, DoseState, Reason, check_transition
 from protocols.errors import InputError
-from protocols.labs import Lab, grade_lab
+from protocols.labs import Lab
 from protocols.numbers import parse_decimal
 
 # Sent after commit with patient_id=...; monitoring recomputes due dates on it.
 clinical_data_changed = Signal()
 
 # A collection time a few minutes ahead is clock skew between devices, not an error.
-FUTURE_TOLERANCE = timedelta(minutes=5)
+FUTURE_TOLERANCE = DATETIME_SKEW
 
 
 def _changed(patient_id: int) -> None:
@@ -253,62 +254,142 @@ def lab_panel_record(
         except InputError as exc:
             errors[f"{analyte.code}_limit"] = str(exc)
             continue
-        measured = Lab(Fraction(reported) * factor, limits["uln"], limits["lln"], collected_at)
-        grading = grade_lab(analyte.code, measured, baselines.get(analyte.code))
-        rows.append(
-            LabResult(
-                patient=patient,
-                analyte=analyte.code,
-                value=to_decimal(measured.value),
-                unit=analyte.unit,
-                reported_value=reported,
-                reported_unit=entry.unit or analyte.unit,
-                uln=to_decimal(measured.uln) if measured.uln is not None else None,
-                lln=to_decimal(measured.lln) if measured.lln is not None else None,
-                reported_uln=reported_limits["uln"],
-                reported_lln=reported_limits["lln"],
-                collected_at=collected_at,
-                source=source,
-                is_baseline=is_baseline,
-                grade=grading.grade,
-                grade_basis=grading.basis,
-                grading_version=grading.version,
-                x_uln=ratio_to_decimal(grading.x_uln) if grading.x_uln is not None else None,
-                entered_by=entered_by,
-            )
+        row = LabResult(
+            patient=patient, analyte=analyte.code, reported_value=reported, reported_unit=entry.unit or analyte.unit,
+            uln=to_decimal(limits["uln"]) if reported_limits["uln"] is None and limits["uln"] is not None else None,
+            lln=to_decimal(limits["lln"]) if reported_limits["lln"] is None and limits["lln"] is not None else None,
+            reported_uln=reported_limits["uln"], reported_lln=reported_limits["lln"],
+            collected_at=collected_at, source=source, is_baseline=is_baseline, entered_by=entered_by,
         )
-    duplicates = set(
-        LabResult.objects.filter(
-            patient=patient, collected_at=collected_at, analyte__in=[r.analyte for r in rows]
-        ).values_list("analyte", flat=True)
-    )
-    for code in duplicates:
-        errors[f"{code}_value"] = (
-            f"A result for {ANALYTES[code].label} collected at this time is already recorded for this patient."
-        )
+        row.derive(baselines.get(analyte.code))
+        row._derived = True
+        rows.append(row)
+    errors.update(_duplicate_errors(patient, collected_at, [r.analyte for r in rows]))
     if not rows and not errors:
         errors["__all__"] = "Enter at least one value."
     if errors:
         raise PanelError(errors)
-    with transaction.atomic():
-        for row in rows:
-            row.save()
-        if is_baseline:
-            _regrade_after_baseline(patient, {r.analyte for r in rows})
-        else:
-            _refresh_recommendation(patient)
-        _changed(patient.pk)
+    try:
+        with transaction.atomic():
+            for row in rows:
+                row.save()
+            if is_baseline:
+                _regrade_after_baseline(patient, {r.analyte for r in rows})
+            else:
+                _refresh_recommendation(patient)
+            _changed(patient.pk)
+    except IntegrityError:
+        # Another panel for the same time was saved between the check above and this save
+        # (two nurses, a double submit): lab_unique_per_time refused a row and the block
+        # rolled back the whole panel. Say which results are already there.
+        clashes = _duplicate_errors(patient, collected_at, [r.analyte for r in rows])
+        if not clashes:
+            raise
+        raise PanelError({**clashes, "__all__": "Another panel for this collection time was saved at the same "
+                                                "moment; nothing of this one was saved."}) from None
     return rows
+
+
+def _duplicate_errors(patient: Patient, collected_at: datetime, analytes: list[str]) -> dict[str, str]:
+    found = LabResult.objects.filter(patient=patient, collected_at=collected_at, analyte__in=analytes)
+    return {f"{code}_value": f"A result for {ANALYTES[code].label} collected at this time is already recorded for this patient."
+            for code in sorted(set(found.values_list("analyte", flat=True)))}
 
 
 def _regrade_after_baseline(patient: Patient, analytes: set[str]) -> None:
     """A new baseline changes the grade of on-treatment results graded against it (§8.1)."""
     baselines = baseline_values(patient)
     for lab in LabResult.objects.filter(patient=patient, analyte__in=analytes, is_baseline=False):
-        grading = grade_lab(lab.analyte, lab.measurement(), baselines.get(lab.analyte))
-        if grading.grade != lab.grade or grading.basis != lab.grade_basis:
-            lab.grade, lab.grade_basis = grading.grade, grading.basis
-            lab.save(update_fields=["grade", "grade_basis"])
+        before = (lab.grade, lab.grade_basis, lab.x_uln)
+        lab.derive(baselines.get(lab.analyte))
+        if (lab.grade, lab.grade_basis, lab.x_uln) != before:
+            lab.save(update_fields=["grade", "grade_basis", "grading_version", "x_uln"])
+
+
+# --- Corrections: results are append-only ------------------------------------------------
+
+CORRECTION_REASON_MIN = 5  # a word or two at least: "transcription error", "wrong patient"
+
+
+def _retire(lab: LabResult, *, status: str, reason: str, user: User) -> LabResult:
+    """Lock the result in force and mark it amended or voided, with who, why and when."""
+    reason = (reason or "").strip()
+    if len(reason) < CORRECTION_REASON_MIN:
+        raise PanelError({"reason": "Give the reason for the correction (it stays on the record)."})
+    current = LabResult.every.select_for_update().get(pk=lab.pk)
+    if current.status != LabResult.Status.FINAL:
+        raise PanelError({"__all__": f"This result is already {current.get_status_display().lower()}: "
+                                     "reload the page to see the record as it stands."})
+    current.status, current.retired_reason, current.retired_by, current.retired_at = status, reason, user, timezone.now()
+    current._history_user = user
+    current.save(update_fields=["status", "retired_reason", "retired_by", "retired_at"])
+    return current
+
+
+def _after_correction(lab: LabResult) -> None:
+    """What rests on a result follows its correction: a baseline regrades the results
+    graded against it (§8.1); pending recommendations built while it stood are
+    superseded and the engine runs again on the record as corrected; due dates are
+    recomputed (clinical_data_changed)."""
+    from patients.models import Recommendation
+
+    patient = lab.patient
+    if lab.is_baseline:
+        _regrade_after_baseline(patient, {lab.analyte})
+    Recommendation.objects.filter(course__patient=patient, status=Recommendation.Status.PENDING,
+                                  created_at__gte=lab.entered_at).update(status=Recommendation.Status.SUPERSEDED)
+    _refresh_recommendation(patient)
+    _changed(patient.pk)
+
+
+def lab_result_amend(*, lab: LabResult, value: str | Decimal, reason: str, user: User,
+                     uln: str | Decimal | None = None, lln: str | Decimal | None = None) -> LabResult:
+    """Correct a result: a new result that amends the old one, same analyte, unit and
+    collection time, graded afresh; the old one stays on the record, marked corrected."""
+    analyte = get_analyte(lab.analyte)
+    factor = analyte.factor(lab.reported_unit)
+    try:
+        reported = _decimal(value, analyte.label)
+        if reported is None:
+            raise InputError(f"Enter the corrected {analyte.label} value.")
+        if reported < 0:
+            raise InputError(f"{analyte.label} cannot be negative.")
+        analyte.check_plausible(Fraction(reported) * factor)
+    except InputError as exc:
+        raise PanelError({"value": str(exc)}) from None
+    entry = LabEntry(lab.analyte, reported, lab.reported_unit,
+                     uln if uln not in (None, "") else lab.reported_uln,
+                     lln if lln not in (None, "") else lab.reported_lln)
+    default = ReferenceRange.objects.filter(clinic_id=lab.patient.clinic_id, analyte=lab.analyte).first()
+    try:
+        reported_limits, limits = _limits(analyte, entry, factor, default)
+    except InputError as exc:
+        raise PanelError({"limit": str(exc)}) from None
+    with transaction.atomic():
+        old = _retire(lab, status=LabResult.Status.AMENDED, reason=reason, user=user)
+        new = LabResult(
+            patient=old.patient, analyte=old.analyte, reported_value=reported, reported_unit=old.reported_unit,
+            uln=old.uln if reported_limits["uln"] is None else None, lln=old.lln if reported_limits["lln"] is None else None,
+            reported_uln=reported_limits["uln"], reported_lln=reported_limits["lln"], collected_at=old.collected_at,
+            source=LabResult.Source.MANUAL, is_baseline=old.is_baseline, entered_by=user, amends=old,
+        )
+        if reported_limits["uln"] is None and limits["uln"] is not None:
+            new.uln = to_decimal(limits["uln"])
+        if reported_limits["lln"] is None and limits["lln"] is not None:
+            new.lln = to_decimal(limits["lln"])
+        new._history_user = user
+        new.save()
+        _after_correction(old)
+    return new
+
+
+def lab_result_void(*, lab: LabResult, reason: str, user: User) -> LabResult:
+    """Withdraw a result entered in error (wrong patient, wrong sample): it stays on the
+    record, marked voided, and nothing is graded, scheduled or recommended from it."""
+    with transaction.atomic():
+        old = _retire(lab, status=LabResult.Status.VOIDED, reason=reason, user=user)
+        _after_correction(old)
+    return old
 
 
 # --- Clinical events ---------------------------------------------------------------------
@@ -322,6 +403,12 @@ def clinical_event_record(*, patient: Patient, recorded_by: User, **fields) -> C
         _refresh_recommendation(patient)
         _changed(patient.pk)
     return event
+
+
+def clinical_event_saved(patient: Patient) -> None:
+    """An event changed outside clinical_event_record (the admin): same consequences."""
+    _refresh_recommendation(patient)
+    _changed(patient.pk)
 
 
 def _refresh_recommendation(patient: Patient) -> None:

@@ -7,7 +7,7 @@ research target (§10); the dose state as bands on the same time axis.
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 from typing import Any
 
 from django.utils import timezone
@@ -32,13 +32,14 @@ DOSE_COLOURS = {"600": "rgba(25,135,84,0.10)", "450": "rgba(13,110,253,0.12)", "
                 "desensitization": "rgba(32,201,151,0.2)"}
 
 
-def _ms(when: datetime | date) -> int:
+def _ms(when: datetime | date, zone: tzinfo | None = None) -> int:
     if not isinstance(when, datetime):
-        when = timezone.make_aware(datetime.combine(when, time(12)))
+        # A date is a day of the clinic's calendar: its noon there, not the server's.
+        when = datetime.combine(when, time(12), tzinfo=zone or timezone.get_current_timezone())
     return int(when.timestamp() * 1000)
 
 
-def dose_bands(events: list, *, until: date) -> list[dict[str, Any]]:
+def dose_bands(events: list, *, until: date, zone: tzinfo | None = None) -> list[dict[str, Any]]:
     """Consecutive dose states as [start, end) bands, from the dose change events."""
     bands: list[dict[str, Any]] = []
     for i, e in enumerate(events):
@@ -48,9 +49,9 @@ def dose_bands(events: list, *, until: date) -> list[dict[str, Any]]:
         else:
             key, label = e.to_state, e.to_state.replace("_", " ")
         if bands and bands[-1]["key"] == key:
-            bands[-1]["to"] = _ms(end)
+            bands[-1]["to"] = _ms(end, zone)
             continue
-        bands.append({"key": key, "label": label, "from": _ms(e.effective_date), "to": _ms(end),
+        bands.append({"key": key, "label": label, "from": _ms(e.effective_date, zone), "to": _ms(end, zone),
                       "color": DOSE_COLOURS.get(key, "rgba(108,117,125,0.15)")})
         if e.to_state == "discontinued":
             break
@@ -65,11 +66,14 @@ def _y(lab, x_uln: bool) -> float | None:
     return float(lab.value)
 
 
-def trend_series(labs: list, events: list, *, today: date | None = None) -> list[dict[str, Any]]:
+def trend_series(labs: list, events: list, *, today: date | None = None,
+                 zone: tzinfo | None = None) -> list[dict[str, Any]]:
     """One chart per analyte family that has data, each with its datasets, threshold
-    lines, the dose bands, and the rows of its accessible table."""
-    today = today or timezone.localdate()
-    bands = dose_bands(events, until=today)
+    lines, the dose bands, and the rows of its accessible table. `zone` is the patient's
+    clinic's (accounts.clinic_time): dates and table times are read on its clock."""
+    zone = zone or timezone.get_current_timezone()
+    today = today or timezone.localdate(timezone=zone)
+    bands = dose_bands(events, until=today, zone=zone)
     ordered = sorted((lab for lab in labs if not lab.is_baseline), key=lambda lab: lab.collected_at)
     charts = []
     for family in FAMILIES:
@@ -83,7 +87,7 @@ def trend_series(labs: list, events: list, *, today: date | None = None) -> list
                 if y is None:
                     continue
                 points.append({"x": _ms(lab.collected_at), "y": round(y, 3)})
-                table.append({"when": timezone.localtime(lab.collected_at), "analyte": ANALYTES[code].label,
+                table.append({"when": timezone.localtime(lab.collected_at, zone), "analyte": ANALYTES[code].label,
                               "value": lab.value, "unit": lab.unit, "x_uln": lab.x_uln, "grade": lab.grade})
             if points:
                 datasets.append({"label": ANALYTES[code].label, "data": points})

@@ -12,6 +12,7 @@ urlpatterns = [
     path("<int:patient_pk>/course/new/", views.course_start, name="course_start"),
     path("<int:patient_pk>/dose/new/", views.dose_change, name="dose_change"),
     path("<int:patient_pk>/labs/new/", views.lab_panel, name="lab_panel"),
+    path("<int:patient_pk>/labs/<int:lab_pk>/", views.lab_result, name="lab_result"),
     path("<int:patient_pk>/events/new/", views.event_create, name="event_create"),
     path("<int:patient_pk>/medications/new/", views.medication_create, name="medication_create"),
     path("<int:patient_pk>/recommendations/<int:recommendation_pk>/accept/", views.recommendation_accept,

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
@@ -20,24 +20,30 @@ from accounts.access import (
     require_role,
     require_role_somewhere,
 )
+from accounts.audit import note_patient
+from accounts.clinic_time import clinic_today, clinic_zone
 from accounts.models import Clinic
 from patients import selectors, services
 from patients.forms import (
     ClinicalEventForm,
     CourseStartForm,
     DoseChangeForm,
+    LabAmendForm,
     LabPanelForm,
+    LabVoidForm,
     MedicationForm,
     PatientForm,
     SearchForm,
 )
-from patients.models import Patient, TreatmentCourse
+from patients.models import LabResult, Patient, TreatmentCourse
 from protocols.dosing import Reason
 from protocols.errors import DoseTransitionError, InputError
 
 
 def _patient(request: HttpRequest, patient_pk: int) -> Patient:
-    return get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
+    patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
+    note_patient(request, patient)  # the access trail names the patient and the clinic
+    return patient
 
 
 def patient_list(request: HttpRequest) -> HttpResponse:
@@ -93,7 +99,7 @@ def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
     context["can_prescribe"] = user.has_role(patient.clinic_id, *PRESCRIBER_ROLES)
     context["is_admin"] = user.has_role(patient.clinic_id, *ADMIN_ROLES)
     if context["is_admin"]:
-        context["recent_changes"] = selectors.patient_history(patient, limit=8)
+        context["recent_changes"] = selectors.patient_history(patient, limit=8, reads=False)
     for extra in PATIENT_PAGE_EXTRAS:
         context.update(extra(request, patient, context))
     return render(request, "patients/patient_detail.html", context)
@@ -128,7 +134,7 @@ def patient_archive(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def course_start(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = _patient(request, patient_pk)
     require_role(request.user, patient.clinic_id, *PRESCRIBER_ROLES)
-    form = CourseStartForm(request.POST or None)
+    form = CourseStartForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -155,7 +161,7 @@ def dose_change(request: HttpRequest, patient_pk: int) -> HttpResponse:
     if course is None:
         messages.error(request, "This patient has no open course.")
         return redirect("patient_detail", patient_pk=patient.pk)
-    form = DoseChangeForm(request.POST or None)
+    form = DoseChangeForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
@@ -178,8 +184,9 @@ def dose_change(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def lab_panel(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = _patient(request, patient_pk)
     require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
-    now_local = timezone.localtime().strftime("%Y-%m-%dT%H:%M")
-    form = LabPanelForm(request.POST or None, initial={"collected_at": now_local})
+    # The form reads and shows the time on the clinic's clock (the gate activated its zone).
+    now_local = timezone.localtime(timezone=clinic_zone(patient.clinic)).strftime("%Y-%m-%dT%H:%M")
+    form = LabPanelForm(request.POST or None, initial={"collected_at": now_local}, patient=patient)
     if request.method == "POST" and form.is_valid():
         try:
             rows = services.lab_panel_record(
@@ -199,10 +206,47 @@ def lab_panel(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(request, "patients/lab_panel.html", {"form": form, "patient": patient})
 
 
+def lab_result(request: HttpRequest, patient_pk: int, lab_pk: int) -> HttpResponse:
+    """One result with its corrections; nurses and prescribers amend or void it here
+    (results are append-only: the original stays on the record, issue #12)."""
+    patient = _patient(request, patient_pk)
+    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    lab = get_for_user_or_404(LabResult.every.select_related("entered_by", "retired_by", "amends"), request.user,
+                              pk=lab_pk, patient=patient)
+    can_correct = lab.in_force
+    action = request.POST.get("action") if request.method == "POST" else None
+    amend = LabAmendForm(request.POST if action == "amend" else None, lab=lab)
+    void = LabVoidForm(request.POST if action == "void" else None)
+    if request.method == "POST":
+        form = amend if action == "amend" else void if action == "void" else None
+        if form is None:
+            return HttpResponseBadRequest("Unknown action.")
+        if form.is_valid():
+            try:
+                if action == "amend":
+                    new = services.lab_result_amend(lab=lab, user=request.user, **form.cleaned_data)
+                else:
+                    services.lab_result_void(lab=lab, user=request.user, reason=form.cleaned_data["reason"])
+            except services.PanelError as exc:
+                for field, message in exc.errors.items():
+                    form.add_error(field if field in form.fields else None, message)
+            else:
+                if action == "amend":
+                    messages.success(request, f"Corrected: {new} (grade {new.grade if new.grade is not None else '—'}). "
+                                              "The original stays on the record; recommendations and due dates follow.")
+                else:
+                    messages.success(request, "Result voided. It stays on the record; recommendations and due dates follow.")
+                return redirect("patient_detail", patient_pk=patient.pk)
+    chain = selectors.correction_chain(lab)
+    return render(request, "patients/lab_result.html", {
+        "patient": patient, "lab": lab, "chain": chain, "can_correct": can_correct, "amend": amend, "void": void,
+    })
+
+
 def event_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = _patient(request, patient_pk)
     require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
-    form = ClinicalEventForm(request.POST or None)
+    form = ClinicalEventForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         fields = {k: v for k, v in form.cleaned_data.items()}
         try:
@@ -223,7 +267,7 @@ def medication_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     if course is None:
         messages.error(request, "This patient has no open course.")
         return redirect("patient_detail", patient_pk=patient.pk)
-    form = MedicationForm(request.POST or None)
+    form = MedicationForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         med = form.save(commit=False)
         med.course = course
@@ -243,7 +287,7 @@ def _recommendation(request: HttpRequest, patient_pk: int, recommendation_pk: in
     from patients.models import Recommendation
 
     rec = get_for_user_or_404(
-        Recommendation.objects.select_related("course__patient"), request.user,
+        Recommendation.objects.select_related("course__patient__clinic"), request.user,
         pk=recommendation_pk, course__patient_id=patient_pk,
     )
     return rec
@@ -342,7 +386,7 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     try:
         start = date_cls.fromisoformat(data.get("start_date") or "")
     except ValueError:
-        start = timezone.localdate()
+        start = clinic_today(patient.clinic)
     preview = plans.plan_preview(patient=patient, protocol=chosen_protocol, start=start, rash_event=chosen_rash) \
         if chosen_protocol else None
     if request.method == "POST" and chosen_protocol is not None:
@@ -368,7 +412,13 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
     from patients import desensitization as plans
     from patients.models import PlanDecision
-    from protocols.desensitization import CHECKPOINT_NOTE, TOLERANCE_WARNING, describe_capsules
+    from protocols.desensitization import (
+        CHECKPOINT_NOTE,
+        EVENING_DOSE_FROM,
+        REACTION_GUIDANCE,
+        TOLERANCE_WARNING,
+        describe_capsules,
+    )
 
     plan = _plan(request, patient_pk, plan_pk)
     days = plans.plan_days(plan)
@@ -376,13 +426,16 @@ def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
         d.morning_caps = describe_capsules(d.morning_mg, plan.strengths)
         d.evening_caps = describe_capsules(d.evening_mg, plan.strengths)
     next_day = next((d for d in days if not d.recorded), None)
-    today = timezone.localdate()
+    today = clinic_today(plan.patient.clinic)
     return render(request, "patients/plan_detail.html", {
         "patient": plan.patient, "plan": plan, "days": days, "next_day": next_day, "today": today,
         "can_record": request.user.has_role(plan.patient.clinic_id, *CLINICAL_WRITE_ROLES),
         "can_decide": request.user.has_role(plan.patient.clinic_id, *PRESCRIBER_ROLES),
         "decisions": plan.decisions.select_related("decided_by"), "decision_choices": PlanDecision.Decision.choices,
-        "tolerance_warning": TOLERANCE_WARNING, "printing": request.GET.get("print") == "1",
+        # After a reaction the prescriber decides on the reaction (§9.3 req. 5), not on a missed dose (req. 3).
+        "pause_guidance": REACTION_GUIDANCE if plans.pausing_reaction(plan) else TOLERANCE_WARNING,
+        "evening_open": bool(next_day) and plans.evening_open(next_day, zone=clinic_zone(plan.patient.clinic)),
+        "evening_from": EVENING_DOSE_FROM, "printing": request.GET.get("print") == "1",
         "checkpoint_note": CHECKPOINT_NOTE,
         "cancelled": plan.days.filter(cancelled=True).count(),
     })
@@ -400,11 +453,13 @@ def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk:
     if day is None:
         raise Http404("Not found")
     grade = request.POST.get("reaction_grade")
+    answer = {"taken": True, "missed": False}  # anything else: not answered (None)
     try:
         plan = plans.plan_record_day(
-            plan=plan, day=day, user=request.user, morning_taken=request.POST.get("morning_taken") == "on",
-            evening_taken=request.POST.get("evening_taken") == "on", reaction=request.POST.get("reaction") == "on",
-            reaction_grade=int(grade) if grade and grade.isdigit() else None, note=request.POST.get("note", ""))
+            plan=plan, day=day, user=request.user, morning_taken=answer.get(request.POST.get("morning_taken", "")),
+            evening_taken=answer.get(request.POST.get("evening_taken", "")), reaction=request.POST.get("reaction") == "on",
+            # Not str.isdigit(): "²" passes it and int() refuses it.
+            reaction_grade=int(grade) if grade in ("1", "2", "3", "4") else None, note=request.POST.get("note", ""))
     except InputError as exc:
         messages.error(request, str(exc))
     else:

@@ -10,7 +10,7 @@ cannot be made is flagged before approval (e.g. Anderson's 37.5 mg).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta, tzinfo
 
 from protocols.errors import InputError
 
@@ -22,6 +22,16 @@ CHECKPOINT_NOTE = ("Prior PD-1 blockade (half-life about 22 days) may have worse
                    "cases; the washout is recorded for the prescriber (reference §9.1, S11, S17).")
 FAILED_INFORMATION = ("Reported after a failed re-challenge: switching to another ALK inhibitor (brigatinib, lorlatinib) "
                       "— information only, reference §9.1 (S11).")
+REACTION_GUIDANCE = ("A reaction during desensitization: give no further doses until a prescriber has decided, and tell "
+                     "the prescriber now. There is no automatic step-down: the prescriber decides whether to repeat the "
+                     "step, step back, restart or stop (reference §9.3 requirement 5). Blistering, mucosal sores or skin "
+                     "peeling point to SJS/TEN, after which re-exposure is contraindicated (§8.6, §9.3).")
+
+# Twice-daily doses are about 12 hours apart, the evening one with the evening meal. Before
+# 16:00 on the clinic's clock the evening dose of that day cannot have been taken, so it
+# cannot be recorded (issue 8: the evening dose was recorded in the morning). 16:00 leaves
+# room for an early evening meal and is well past any morning dose.
+EVENING_DOSE_FROM = time(16, 0)
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,11 @@ def validate_steps(steps: list[Step]) -> None:
             raise InputError(f"Step {i}: give a morning or an evening dose.")
         if max(s.morning_mg, s.evening_mg) > 600:
             raise InputError(f"Step {i}: doses above 600 mg are outside the label (reference §10).")
+
+
+def evening_dose_from(day: date, zone: tzinfo) -> datetime:
+    """The first moment the evening dose of `day` can be recorded as taken or missed."""
+    return datetime.combine(day, EVENING_DOSE_FROM, tzinfo=zone)
 
 
 def calendar(steps: list[Step], start: date, *, from_step: int = 1, first_day_number: int = 1) -> list[Day]:

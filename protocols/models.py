@@ -7,7 +7,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from simple_history.models import HistoricalRecords
 
+from accounts.models import HistoryIP
 from protocols.desensitization import Step
 
 
@@ -43,6 +45,7 @@ class DesensitizationProtocol(models.Model):
     steps_approved_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = ProtocolQuerySet.as_manager()
 
     class Meta:
@@ -77,6 +80,8 @@ class DesensitizationStep(models.Model):
     morning_mg = models.PositiveSmallIntegerField()
     evening_mg = models.PositiveSmallIntegerField()
     days = models.PositiveSmallIntegerField()
+
+    history = HistoricalRecords(bases=[HistoryIP])
 
     class Meta:
         ordering = ["order"]

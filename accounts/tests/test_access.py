@@ -38,7 +38,7 @@ def app_patterns():
 @pytest.fixture
 def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     """One object of every kind in clinic B; maps each URL keyword to one of them."""
-    from patients.models import Recommendation
+    from patients.models import LabResult, Recommendation
     from patients.services import LabEntry, lab_panel_record
 
     clinic_ranges(clinic_b)
@@ -75,12 +75,13 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     digest = Digest.objects.create(recipient=outsider, clinic=clinic_b, for_date=timezone.localdate(), status="failed")
     return {"digest_pk": digest.pk, "patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
             "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider),
-            "protocol_pk": protocol.pk, "plan_pk": plan.pk, "day_pk": plan.days.first().pk}
+            "protocol_pk": protocol.pk, "plan_pk": plan.pk, "day_pk": plan.days.first().pk,
+            "lab_pk": LabResult.objects.filter(patient=patient).first().pk}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
 KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token", "protocol_pk",
-                "plan_pk", "day_pk", "digest_pk"}
+                "plan_pk", "day_pk", "digest_pk", "lab_pk"}
 
 
 def test_every_url_keyword_is_known():

@@ -24,7 +24,7 @@ ROLE_MATRIX = {
     "requirements": ALL, "preferences": ALL, "patient_list": ALL, "patient_detail": ALL, "plan_detail": ALL,
     "protocol_list": ALL, "protocol_detail": ALL,
     # clinical writes
-    "patient_create": WRITE, "patient_edit": WRITE, "lab_panel": WRITE, "event_create": WRITE,
+    "patient_create": WRITE, "patient_edit": WRITE, "lab_panel": WRITE, "lab_result": WRITE, "event_create": WRITE,
     "medication_create": WRITE, "recommendation_comment": WRITE, "plan_record_day": WRITE, "record_test": WRITE,
     "follow_up": WRITE | {"staff"},
     # prescribers decide doses
@@ -34,7 +34,7 @@ ROLE_MATRIX = {
     "protocol_copy": PRESCRIBER | ADMIN, "protocol_edit": PRESCRIBER | ADMIN,
     # clinic administration
     "patient_history": ADMIN, "outbox": ADMIN, "digest_retry": ADMIN, "requirement_create": ADMIN,
-    "requirement_edit": ADMIN, "clinic_settings": ADMIN,
+    "requirement_edit": ADMIN, "clinic_settings": ADMIN, "audit_trail": ADMIN,
 }
 
 

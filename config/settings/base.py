@@ -84,16 +84,21 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "accounts.middleware.RejectNulMiddleware",  # before anything reads a parameter into a query
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
+    # The clinic's clock for the request (accounts.clinic_time); reset after each one.
+    "accounts.clinic_time.ClinicTimeZoneMiddleware",
     "django.contrib.auth.middleware.LoginRequiredMiddleware",
     "accounts.two_factor.SecondFactorMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Who read, exported, changed or was refused what, from where (accounts.audit).
+    "accounts.audit.AuditMiddleware",
     "accounts.middleware.NoStoreMiddleware",
     "accounts.middleware.ContentSecurityPolicyMiddleware",
     # Last, so that a lockout response is produced after authentication ran.
@@ -205,8 +210,9 @@ SECURE_REDIRECT_EXEMPT = [r"^health/$"]
 
 # --- Internationalisation and time ---------------------------------------------------
 LANGUAGE_CODE = "en-gb"
-# Stored in UTC; shown in the clinic's local time. Each clinic also has its own
-# time zone, which the digest scheduler uses.
+# Stored in UTC; shown in the clinic's local time. Each clinic has its own time zone
+# (Clinic.timezone): every "today" and day boundary is the clinic's (accounts.clinic_time).
+# This one is only the fallback for a user whose clinics are in several zones.
 TIME_ZONE = env.str("TIME_ZONE", default="Europe/London")
 USE_I18N = True
 USE_TZ = True

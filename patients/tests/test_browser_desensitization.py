@@ -41,18 +41,25 @@ def test_seegobin_plan_three_days_and_a_reaction(login_browser, live_server, art
     page = login_browser(nurse)
     plan_url = f"{live_server.url}/patients/{patient.pk}/desensitization/{plan.pk}/"
     for n in (1, 2, 3):
-        if n > 1:
+        if n < 3:  # days 1 and 2 are recorded the day after: both doses are known by then
             a_day_passes(plan)
         page.goto(plan_url)
-        if n == 3:
+        # Nothing is pre-chosen: a dose is unknown until recorded (issue 8).
+        assert not page.get_by_label("Morning dose taken").is_checked()
+        page.get_by_label("Morning dose taken").check()
+        if n == 3:  # today, whatever the hour: a reaction can be recorded before the evening dose
             page.get_by_label("Reaction (rash, fever, mucosal symptoms)").check()
             page.get_by_label("Reaction grade (CTCAE)").select_option("2")
             page.get_by_label("Note").fill("Pruritic macules on the forearms")
+        else:
+            page.get_by_label("Evening dose taken").check()
         page.get_by_role("button", name=f"Record day {n}").click()
     paused = page.get_by_test_id("plan-paused").inner_text()
     assert "Reaction (grade 2) on day 3, step 2" in paused
     assert "Paused" in page.get_by_test_id("plan-status").inner_text()
     assert "Waiting for a prescriber" in page.content()
+    assert "There is no automatic step-down" in page.get_by_test_id("pause-guidance").inner_text()
+    assert "missed dose" not in page.get_by_test_id("pause-guidance").inner_text()
     page.screenshot(path=str(artifacts / "desensitization-paused.png"), full_page=True)
 
     page.goto(live_server.url + "/")

@@ -3,7 +3,8 @@ decisions, completion and failure."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -52,7 +53,9 @@ def start(patient, protocol, prescriber, **kw):
 
 
 def record(plan, day, nurse, **kw):
-    values = {"morning_taken": True, "evening_taken": True, **kw}
+    # In the evening of the day: the evening dose is recorded only from 16:00 (clinic time).
+    evening = datetime.combine(day.date, time(20, 0), tzinfo=ZoneInfo(plan.patient.clinic.timezone))
+    values = {"morning_taken": True, "evening_taken": True, "now": evening, **kw}
     return plan_record_day(plan=plan, day=day, user=nurse, today=day.date, **values)
 
 

@@ -148,15 +148,18 @@ def test_course_not_on_treatment_after_discontinuation(patient, prescriber):
     assert not TreatmentCourse.objects.on_treatment().filter(pk=course.pk).exists()
 
 
-def test_every_change_is_kept_in_the_history_with_who(patient, nurse):
+def test_a_result_cannot_be_changed_in_place(patient, nurse):
+    """Results are append-only (issue #12 item 2): a correction is an amendment."""
+    from patients.models import ResultIsAppendOnly
+
     (row,) = record(patient, nurse, LabEntry("alt", "30"))
-    row.value = Decimal("31")
-    row._history_user = nurse
-    row.save()
-    history = list(row.history.order_by("history_date"))
-    assert [h.history_type for h in history] == ["+", "~"]
-    assert history[1].history_user == nurse
-    assert history[1].diff_against(history[0]).changes[0].old == Decimal("30.0000")
+    row.reported_value = Decimal("31")
+    with pytest.raises(ResultIsAppendOnly):
+        row.save()
+    with pytest.raises(ResultIsAppendOnly):
+        row.delete()
+    row.refresh_from_db()
+    assert row.reported_value == Decimal("30") and [h.history_type for h in row.history.all()] == ["+"]
 
 
 @pytest.mark.parametrize(

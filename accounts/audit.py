@@ -1,0 +1,152 @@
+"""The access trail: every read of a patient's record, every export of patient data,
+every write and every refused request, with who, which clinic, what, when and from where
+(HIPAA 164.312(b); reliability.md S8; issue #12 item 6).
+
+Writes are also kept field by field by django-simple-history; `history_ip` on each
+history row says where they came from (HistoryIP). This module adds the rest: reads,
+exports and refusals, which leave no history row. One row per request, written by
+AuditMiddleware after the view ran, so nothing a view forgets to call is missed.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from django.apps import apps
+from django.conf import settings
+from django.dispatch import receiver
+from django.http import HttpRequest, HttpResponse
+from simple_history.models import HistoricalRecords
+from simple_history.signals import pre_create_historical_record
+
+from accounts.models import AuditEvent
+
+log = logging.getLogger("accounts.audit")
+
+# Pages that list patients: reading one is reading patient data.
+LIST_PAGES = {
+    "home": "the worklist", "patient_list": "the patient list", "cohort": "the cohort overview",
+    "outbox": "the reminder outbox",
+}
+# Page names in words, for the trail clinic admins read.
+PAGE_WORDS = {
+    "patient_detail": "the record", "patient_edit": "the details", "patient_history": "the audit trail",
+    "patient_archive": "the archive status", "course_start": "a new course", "dose_change": "the dose",
+    "lab_panel": "lab results", "lab_result": "a lab result", "event_create": "a clinical event",
+    "medication_create": "a medication", "recommendation_accept": "a recommendation (accepted)",
+    "recommendation_override": "a recommendation (overridden)", "recommendation_comment": "a recommendation comment",
+    "plan_create": "a desensitization plan", "plan_detail": "a desensitization plan",
+    "plan_record_day": "a desensitization day", "plan_decide": "a desensitization plan decision",
+    "record_test": "a monitoring test", "follow_up": "a follow-up",
+}
+SKIP = {"health", "static", "logout"}
+
+
+def client_ip(request: HttpRequest) -> str | None:
+    """The client's address: REMOTE_ADDR, or behind N trusted proxies (AXES_PROXY_COUNT,
+    the same setting the lockout uses) the N-th address from the right of X-Forwarded-For."""
+    proxies = getattr(settings, "AXES_IPWARE_PROXY_COUNT", None) or 0
+    forwarded = [a.strip() for a in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if a.strip()]
+    if proxies and len(forwarded) >= proxies:
+        return forwarded[-proxies]
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@receiver(pre_create_historical_record)
+def _history_ip(sender, history_instance, **kwargs) -> None:
+    request = getattr(HistoricalRecords.context, "request", None)
+    if request is not None and hasattr(history_instance, "history_ip"):
+        history_instance.history_ip = client_ip(request)
+
+
+def note_patient(request: HttpRequest, patient: Any) -> None:
+    """A view that loaded a patient says so: the trail names the patient and the clinic."""
+    request._audit_patient = patient
+
+
+def record(request: HttpRequest | None, action: str, what: str, *, clinic_id: int | None = None,
+           patient_id: int | None = None, status: int | None = None, user: Any = None) -> AuditEvent:
+    """Insert one row of the trail (jobs pass request=None and the user)."""
+    user = user if user is not None else getattr(request, "user", None)
+    signed_in = bool(getattr(user, "is_authenticated", False))
+    return AuditEvent.objects.create(
+        user=user if signed_in else None, username=user.get_username() if signed_in else "",
+        clinic_id=clinic_id, patient_id=patient_id, action=action, what=what[:200],
+        method=request.method if request else "", path=request.path[:300] if request else "",
+        status=status, ip=client_ip(request) if request else None,
+    )
+
+
+def _patient_of(request: HttpRequest, kwargs: dict) -> tuple[int | None, int | None, str]:
+    patient = getattr(request, "_audit_patient", None)
+    if patient is None and "patient_pk" in kwargs:
+        model = apps.get_model("patients", "Patient")
+        patient = model.objects.filter(pk=kwargs["patient_pk"]).only("pk", "clinic_id", "mrn").first()
+        if patient is None:
+            return kwargs.get("patient_pk"), None, f"patient #{kwargs['patient_pk']} (no such patient)"
+    if patient is None:
+        return None, None, ""
+    return patient.pk, patient.clinic_id, f"of patient {patient.mrn}"
+
+
+def _describe(request: HttpRequest, response: HttpResponse) -> tuple[str, str, int | None, int | None] | None:
+    """(action, what, clinic, patient) for this request, or None when it touches no
+    patient data."""
+    match = request.resolver_match
+    if match is None or match.url_name in SKIP:
+        return None
+    kwargs = match.kwargs
+    attachment = "attachment" in response.get("Content-Disposition", "")
+    status = response.status_code
+    if match.namespace == "admin":
+        if not (match.url_name or "").startswith(("patients_", "monitoring_", "accounts_")):
+            return None
+        what = f"{match.url_name.replace('_', ' ')}" + (f" #{kwargs['object_id']}" if "object_id" in kwargs else "")
+        return _action(request, status, attachment), f"admin: {what}", None, None
+    patient_id, clinic_id, whose = _patient_of(request, kwargs)
+    if patient_id is None and match.url_name not in LIST_PAGES and not attachment and status not in (403, 404):
+        return None
+    words = PAGE_WORDS.get(match.url_name) or LIST_PAGES.get(match.url_name) or (match.url_name or "").replace("_", " ")
+    clinic_id = clinic_id or _int(request.GET.get("clinic"))
+    return _action(request, status, attachment), f"{words} {whose}".strip(), clinic_id, patient_id
+
+
+def _int(raw: str | None) -> int | None:
+    return int(raw) if raw and raw.isdigit() and len(raw) < 10 else None
+
+
+def _action(request: HttpRequest, status: int, attachment: bool) -> str:
+    if status in (401, 403, 404):
+        return AuditEvent.Action.REFUSED
+    if attachment:
+        return AuditEvent.Action.EXPORT
+    if request.method in ("POST", "PUT", "PATCH", "DELETE") and status < 400:
+        return AuditEvent.Action.CHANGE
+    return AuditEvent.Action.VIEW
+
+
+class AuditMiddleware:
+    """One trail row per request that reads, exports or writes patient data, or is
+    refused; refusals are logged with the user too."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if not getattr(user, "is_authenticated", False):
+            return response  # anonymous requests reach only the sign-in page
+        try:
+            described = _describe(request, response)
+            if described is not None:
+                action, what, clinic_id, patient_id = described
+                record(request, action, what, clinic_id=clinic_id, patient_id=patient_id, status=response.status_code)
+                if action == AuditEvent.Action.REFUSED:
+                    log.warning("refused %s %s for user %s (id %s) from %s: %s", request.method, request.path,
+                                user.get_username(), user.pk, client_ip(request), response.status_code)
+        except Exception:  # noqa: BLE001 - the log is the trail of last resort
+            log.exception("audit row not written: %s %s by %s", request.method, request.path, user.get_username())
+        return response
