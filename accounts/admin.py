@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
@@ -44,7 +46,21 @@ class ScopedChoicesMixin:
         return super().formfield_for_manytomany(db_field, request, **kwargs)
 
 
-class ClinicScopedAdmin(ScopedChoicesMixin, admin.ModelAdmin):
+class KeepUntouchedInstantsMixin:
+    """The admin's time inputs show whole seconds: an untouched save would cut the
+    microseconds off a stored instant (archived_at, last_login) and write a history row
+    saying it changed. A date-time the user did not change keeps its stored value."""
+
+    def save_form(self, request, form, change):
+        obj = super().save_form(request, form, change)
+        if change:
+            for name, value in form.initial.items():
+                if isinstance(value, datetime) and name in form.fields and name not in form.changed_data:
+                    setattr(obj, name, value)
+        return obj
+
+
+class ClinicScopedAdmin(KeepUntouchedInstantsMixin, ScopedChoicesMixin, admin.ModelAdmin):
     """Admin pages see the same rows as the app: only the user's clinics' data, and
     foreign keys offer only choices from those clinics (accounts.access). Models whose
     queryset has no for_user() name the lookup to their clinic in `clinic_path`."""
@@ -108,7 +124,7 @@ class MembershipInline(ScopedChoicesMixin, admin.TabularInline):
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(KeepUntouchedInstantsMixin, DjangoUserAdmin):
     inlines = [MembershipInline]
     list_display = ["username", "email", "first_name", "last_name", "is_active"]
 

@@ -97,6 +97,34 @@ class HistoryIP(models.Model):
         abstract = True
 
 
+class Versioned(models.Model):
+    """Optimistic concurrency (issue #12 item 4): every save bumps `version`; a form
+    carries the version it was read at, and a service refuses a post whose version is no
+    longer current (VersionConflict) instead of applying it over someone else's change."""
+
+    version = models.PositiveIntegerField(default=1, db_default=1, editable=False)
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            self.version = (self.version or 0) + 1
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "version"}
+        super().save(*args, **kwargs)
+
+    def check_version(self, read_at: int | None) -> None:
+        """Call on the row locked for update, with the version the form was read at."""
+        from protocols.errors import VersionConflict
+
+        if read_at is None or int(read_at) != self.version:
+            raise VersionConflict(
+                f"This {self._meta.verbose_name} was changed by someone else after you opened the page "
+                "(see its history). Nothing was saved: reload the page, check the record as it stands now "
+                "and decide again.")
+
+
 class AppendOnly(models.Model):
     """A record that is written once and never changed or deleted (a comment, a
     decision, a follow-up): its own row is its history (issue #12 item 6)."""

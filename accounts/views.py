@@ -26,9 +26,9 @@ class AuditFilterForm(forms.Form):
         self.fields["user"].queryset = User.objects.filter(memberships__clinic__in=clinics).distinct()
 
     def clean_day(self):
-        # The one date rule (patients.dates): a day up to a year ahead; 9999-12-31 + 1 day
+        # The one date rule (protocols.dates): a day up to a year ahead; 9999-12-31 + 1 day
         # overflowed into a 500.
-        from patients.dates import date_problem
+        from protocols.dates import date_problem
 
         day = self.cleaned_data["day"]
         if day is not None and (problem := date_problem(day, today=timezone.localdate(), planned=True)):

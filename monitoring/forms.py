@@ -37,6 +37,15 @@ class ScheduleForm(forms.Form):
     then_every = forms.IntegerField(min_value=1, max_value=365, required=False, label="Then every")
     then_unit = forms.ChoiceField(choices=UNIT_CHOICES, initial="months", label="Unit")
     note = forms.CharField(max_length=200, required=False, label="Reason for the change")
+    # The newest schedule version the page was read at (issue #12 item 4): 0 for none.
+    based_on = forms.IntegerField(widget=forms.HiddenInput, min_value=0, error_messages={
+        "required": "This page is out of date (it carries no version of the schedule): reload it and try again."})
+
+    def _post_clean(self):
+        super()._post_clean()
+        if "based_on" in self._errors:  # hidden: shown above the form
+            for message in self._errors.pop("based_on"):
+                self.add_error(None, message)
 
     def __init__(self, *args, **kwargs):
         from protocols.analytes import ANALYTES
@@ -81,6 +90,10 @@ class ScheduleForm(forms.Form):
 
 class NewRequirementForm(ScheduleForm):
     code = forms.SlugField(max_length=40, help_text="Short code, e.g. ecg")
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        del self.fields["based_on"]  # a new requirement has no version to be stale against
 
 
 class ClinicSettingsForm(forms.ModelForm):

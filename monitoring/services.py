@@ -34,10 +34,11 @@ from monitoring.models import (
     MonitoringRecord,
     NotificationPreference,
     Requirement,
+    RequirementVersion,
 )
 from patients.models import LabResult, TreatmentCourse
 from patients.recommendations import hold_started, recheck_analytes
-from protocols.errors import InputError
+from protocols.errors import InputError, VersionConflict
 
 log = logging.getLogger(__name__)
 
@@ -484,3 +485,40 @@ def preference_set(*, user: User, digests_enabled: bool) -> NotificationPreferen
     pref.digests_enabled = digests_enabled
     pref.save(update_fields=["digests_enabled", "updated_at"])
     return pref
+
+
+# --- The clinic's monitoring plan ----------------------------------------------------------
+
+
+def newest_version_pk(requirement: Requirement) -> int:
+    """The schedule version a page is read at (0: none yet)."""
+    return requirement.versions.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+
+def requirement_schedule_change(*, clinic: Clinic, requirement: Requirement, label: str, analytes: list[str],
+                                schedule: dict, note: str, user: User, based_on: int) -> Requirement:
+    """A new schedule version from the clinic's today. Editing a default gives the clinic
+    its own copy (the default's versions first). The page's `based_on` version must still
+    be the newest: an edit made meanwhile by another admin is a VersionConflict and
+    nothing is written (issue #12 item 4)."""
+    with transaction.atomic():
+        Requirement.objects.select_for_update().filter(pk=requirement.pk).first()  # serialises edits of this row
+        own = requirement
+        if requirement.clinic_id is None:
+            own = Requirement.objects.select_for_update().filter(clinic=clinic, code=requirement.code).first() or requirement
+        if newest_version_pk(own) != based_on:
+            raise VersionConflict(
+                "This schedule was changed by someone else after you opened the page (see its versions). "
+                "Nothing was saved: reload the page and edit it again.")
+        if own.clinic_id is None:  # a default: the clinic gets its own copy
+            own = Requirement.objects.create(
+                clinic=clinic, drug=requirement.drug, code=requirement.code, label=requirement.label,
+                analytes=requirement.analytes, source=requirement.source + " — edited by the clinic", label_interval=False)
+            for v in requirement.versions.order_by("pk"):
+                RequirementVersion.objects.create(requirement=own, schedule=v.schedule, effective_from=v.effective_from,
+                                                  note=v.note)
+        own.label, own.analytes = label, analytes
+        own.save(update_fields=["label", "analytes"])
+        RequirementVersion.objects.create(requirement=own, schedule=schedule, effective_from=clinic_today(clinic),
+                                          note=note, created_by=user)
+    return own

@@ -35,7 +35,7 @@ from monitoring.models import (
 )
 from patients import views as patient_views
 from patients.models import Patient
-from protocols.errors import InputError
+from protocols.errors import InputError, VersionConflict
 
 FOLLOW_UP_ROLES = (*CLINICAL_WRITE_ROLES, "staff")
 
@@ -242,31 +242,24 @@ def requirements(request: HttpRequest) -> HttpResponse:
 def requirement_edit(request: HttpRequest, clinic_pk: int, requirement_pk: int) -> HttpResponse:
     clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
     requirement = _requirement_of_clinic_or_404(clinic, requirement_pk)
-    if requirement.clinic_id is None:
+    if requirement.clinic_id is None and request.method != "POST":  # a POST is checked against its version
         own = Requirement.objects.filter(clinic=clinic, code=requirement.code).first()
         if own is not None:  # the clinic already replaced this default: edit its own
             return redirect("requirement_edit", clinic_pk=clinic.pk, requirement_pk=own.pk)
-    form = ScheduleForm(request.POST or None, initial=ScheduleForm.initial_for(requirement))
+    form = ScheduleForm(request.POST or None, initial={**ScheduleForm.initial_for(requirement),
+                                                       "based_on": services.newest_version_pk(requirement)})
     if request.method == "POST" and form.is_valid():
-        with transaction.atomic():
-            own = requirement
-            if requirement.clinic_id is None:  # a default: the clinic gets its own copy
-                own, _ = Requirement.objects.get_or_create(
-                    clinic=clinic, drug=requirement.drug, code=requirement.code,
-                    defaults={"label": requirement.label, "analytes": requirement.analytes,
-                              "source": requirement.source + " — edited by the clinic", "label_interval": False},
-                )
-                for v in requirement.versions.all():
-                    RequirementVersion.objects.create(requirement=own, schedule=v.schedule, effective_from=v.effective_from,
-                                                      note=v.note)
-            own.label = form.cleaned_data["label"]
-            own.analytes = form.cleaned_data["analytes"]
-            own.save(update_fields=["label", "analytes"])
-            RequirementVersion.objects.create(requirement=own, schedule=form.schedule(), effective_from=clinic_today(clinic),
-                                              note=form.cleaned_data["note"], created_by=request.user)
-        services.schedule_sweep_clinic(clinic_id=clinic.pk)
-        messages.success(request, f"{own.label}: new schedule in force from today; due dates recomputed.")
-        return redirect("requirements")
+        d = form.cleaned_data
+        try:
+            own = services.requirement_schedule_change(
+                clinic=clinic, requirement=requirement, label=d["label"], analytes=d["analytes"],
+                schedule=form.schedule(), note=d["note"], user=request.user, based_on=d["based_on"])
+        except VersionConflict as exc:
+            form.add_error(None, str(exc))
+        else:
+            services.schedule_sweep_clinic(clinic_id=clinic.pk)
+            messages.success(request, f"{own.label}: new schedule in force from today; due dates recomputed.")
+            return redirect("requirements")
     return render(request, "monitoring/requirement_form.html",
                   {"form": form, "clinic": clinic, "requirement": requirement, "title": f"Edit {requirement.label}"})
 

@@ -12,15 +12,15 @@ prescriber's decisions, completion (reference §9; protocols.desensitization for
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, timedelta, tzinfo
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.clinic_time import clinic_today, clinic_zone
 from accounts.models import User
-from patients import dates
 from patients.models import ClinicalEvent, DesensitizationPlan, Patient, PlanDay, PlanDecision, TreatmentCourse
+from protocols import dates
 from protocols import desensitization as rules
 from protocols.dosing import LADDER, Dose, DoseState, Reason
 from protocols.errors import InputError
@@ -154,7 +154,7 @@ def _pause(plan: DesensitizationPlan, reason: str) -> None:
     plan.save(update_fields=["status", "pause_reason"])
 
 
-def evening_open(day: PlanDay, *, zone, now: datetime | None = None) -> bool:
+def evening_open(day: PlanDay, *, zone: tzinfo, now: datetime | None = None) -> bool:
     """Whether the evening dose of `day` can be recorded yet (protocols.desensitization.EVENING_DOSE_FROM)."""
     return (now or timezone.now()) >= rules.evening_dose_from(day.date, zone)
 
@@ -246,7 +246,7 @@ def plans_flag_missed(*, now: datetime | None = None, today: date | None = None)
 
 
 def plan_decide(*, plan: DesensitizationPlan, decision: str, reason: str, user: User, resume_on: date | None = None,
-                today: date | None = None) -> DesensitizationPlan:
+                today: date | None = None, read_at_version: int | None = None) -> DesensitizationPlan:
     today = today or clinic_today(plan.patient.clinic)
     if decision not in PlanDecision.Decision.values:
         raise InputError("Choose a decision.")
@@ -260,6 +260,8 @@ def plan_decide(*, plan: DesensitizationPlan, decision: str, reason: str, user: 
         plan = DesensitizationPlan.objects.select_for_update().get(pk=plan.pk)
         if plan.status != DesensitizationPlan.Status.PAUSED:
             raise InputError("Only a paused plan needs a decision.")
+        if read_at_version is not None:
+            plan.check_version(read_at_version)
         PlanDecision.objects.create(plan=plan, decision=decision, reason=reason.strip(), resume_on=resume_on, decided_by=user)
         if decision == PlanDecision.Decision.STOP:
             plan.status, plan.ended_at = DesensitizationPlan.Status.FAILED, timezone.now()

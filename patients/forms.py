@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Hidden, Submit
@@ -9,9 +9,9 @@ from django.utils import timezone
 
 from accounts.clinic_time import clinic_today
 from accounts.models import Clinic
-from patients import dates
 from patients.models import ClinicalEvent, ConcomitantMedication, Patient, TreatmentCourse
 from patients.services import LabEntry
+from protocols import dates
 from protocols.analytes import ANALYTES
 from protocols.dosing import LADDER, Dose, DoseState, Reason
 
@@ -21,8 +21,23 @@ DATE = forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
 DATETIME = forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
 
 
+def version_field() -> forms.IntegerField:
+    """The version of the course or plan the page was read at (issue #12 item 4)."""
+    return forms.IntegerField(widget=forms.HiddenInput, min_value=1, error_messages={
+        "required": "This page is out of date (it carries no version of the record): reload it and try again."})
+
+
 class CrispyMixin:
     submit_label = "Save"
+
+    def _post_clean(self):
+        """A hidden field's error (a stale or missing version) is shown above the form:
+        the field itself is not on the page."""
+        super()._post_clean()
+        for name, field in self.fields.items():
+            if field.widget.is_hidden and name in self._errors:
+                for message in self._errors.pop(name):
+                    self.add_error(None, message)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -34,7 +49,7 @@ CONFIRM_DATES = "confirm_dates"
 
 
 class SaneDatesMixin:
-    """The one date rule (patients.dates) on every date or time field a user types.
+    """The one date rule (protocols.dates) on every date or time field a user types.
 
     `past_dates`: something that happened (not in the future, not before birth or 1900);
     `planned_dates`: may lie ahead, up to a year; `course_dates`: also a warning when more
@@ -58,11 +73,11 @@ class SaneDatesMixin:
             required=False, label="I confirm this date", widget=forms.CheckboxInput(attrs={"class": "form-check-input"}),
             help_text="Tick only after checking the date against the source (the lab report, the notes)."))
 
-    def dates_today(self):
+    def dates_today(self) -> date:
         # The patient's clinic's calendar (accounts.clinic_time), as the rest of the app.
         return clinic_today(self.patient.clinic) if self.patient is not None else timezone.localdate()
 
-    def dates_born(self, data: dict):
+    def dates_born(self, data: dict) -> date | None:
         return self.patient.date_of_birth if self.patient is not None else None
 
     def clean(self):
@@ -140,11 +155,11 @@ class PatientForm(SaneDatesMixin, CrispyMixin, forms.ModelForm):
                 self.add_error("mrn", "Another patient in this clinic has this MRN.")
         return data
 
-    def dates_today(self):
+    def dates_today(self) -> date:
         clinic = self.cleaned_data.get("clinic") or (self.instance.clinic if self.instance.clinic_id else None)
         return clinic_today(clinic) if clinic else timezone.localdate()
 
-    def dates_born(self, data: dict):
+    def dates_born(self, data: dict) -> date | None:
         # The date of birth on this form; a refused one is no limit for the other dates.
         dob = data.get("date_of_birth")
         return dob if dob and dates.birth_date_problem(dob, today=self.dates_today()) is None else None
@@ -192,6 +207,7 @@ class DoseChangeForm(SaneDatesMixin, CrispyMixin, forms.Form):
         coerce=int, required=False, empty_value=None, choices=[("", "—")] + [(g, f"Grade {g}") for g in range(1, 6)]
     )
     note = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="Required for a dose increase.")
+    version = version_field()
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -321,6 +337,7 @@ class SearchForm(forms.Form):
 
 class AcceptForm(SaneDatesMixin, forms.Form):
     past_dates = ("effective_date",)
+    version = version_field()
     option = forms.TypedChoiceField(coerce=int, required=False, empty_value=None, choices=[])
     effective_date = forms.DateField(widget=DATE)
     recheck_every_days = forms.IntegerField(
@@ -335,6 +352,7 @@ class AcceptForm(SaneDatesMixin, forms.Form):
 
 
 class OverrideForm(forms.Form):
+    version = version_field()
     reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), max_length=2000,
                              error_messages={"required": "Give the reason for overriding the recommendation."})
 

@@ -16,7 +16,7 @@ from django.db.models import Q
 from simple_history.models import HistoricalRecords
 
 from accounts.access import ClinicScopedQuerySet
-from accounts.models import AppendOnly, Clinic, HistoryIP
+from accounts.models import AppendOnly, Clinic, HistoryIP, Versioned
 from protocols.analytes import ANALYTES, ratio_to_decimal, to_decimal
 from protocols.dosing import Dose, DoseState, Reason
 from protocols.labs import Lab, grade_lab
@@ -99,7 +99,7 @@ class CourseQuerySet(ClinicScopedQuerySet["TreatmentCourse"]):
         ).exclude(dose_state__in=[DoseState.DISCONTINUED, DoseState.NOT_STARTED])
 
 
-class TreatmentCourse(models.Model):
+class TreatmentCourse(Versioned):
     """One course of one drug. The dose state columns are kept consistent with the
     DoseChangeEvent rows in the same transaction (patients.services.dose_change_record)."""
 
@@ -614,7 +614,7 @@ class PlanQuerySet(ClinicScopedQuerySet["DesensitizationPlan"]):
         return self.filter(status__in=[DesensitizationPlan.Status.ACTIVE, DesensitizationPlan.Status.PAUSED])
 
 
-class DesensitizationPlan(models.Model):
+class DesensitizationPlan(Versioned):
     """A patient's re-challenge after a resolved rash (reference §9), on a pinned
     protocol version, approved by a prescriber; its days are materialized at approval."""
 

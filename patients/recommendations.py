@@ -276,16 +276,18 @@ def recheck_analytes(criteria: list[dict[str, Any]]) -> list[str]:
 
 def recommendation_accept(
     *, recommendation: Recommendation, user: User, option: int | None = None, effective_date: date | None = None,
-    recheck_every_days: int | None = None,
+    recheck_every_days: int | None = None, read_at_version: int | None = None,
 ) -> DoseChangeEvent | None:
     """Accept the recommendation: write the dose change it asks for in the same
     transaction. A prescriber-review recommendation (no rule in the label, §4.7) has no
-    dose change: accepting it records that it was reviewed, and returns None."""
+    dose change: accepting it records that it was reviewed, and returns None. The page's
+    course version (`read_at_version`) must still be current (issue #12 item 4)."""
     effective_date = effective_date or clinic_today(recommendation.course.patient.clinic)
     with transaction.atomic():
         rec = Recommendation.objects.select_for_update().select_related("course").get(pk=recommendation.pk)
         if rec.status != Recommendation.Status.PENDING:
             raise InputError(f"This recommendation is already {rec.get_status_display().lower()}.")
+        _check_course_version(rec, read_at_version)
         options = rec.options
         if rec.action == "clinician_decision":
             if option is None or not 0 <= option < len(options):
@@ -338,13 +340,20 @@ def _record(course, to, effective_date, reason, user, rec, toxicity, grade, reco
     )
 
 
-def recommendation_override(*, recommendation: Recommendation, user: User, reason: str) -> Recommendation:
+def _check_course_version(rec: Recommendation, read_at_version: int | None) -> None:
+    if read_at_version is not None:
+        TreatmentCourse.objects.select_for_update().get(pk=rec.course_id).check_version(read_at_version)
+
+
+def recommendation_override(*, recommendation: Recommendation, user: User, reason: str,
+                            read_at_version: int | None = None) -> Recommendation:
     if not reason.strip():
         raise InputError("Give the reason for overriding the recommendation.")
     with transaction.atomic():
         rec = Recommendation.objects.select_for_update().get(pk=recommendation.pk)
         if rec.status != Recommendation.Status.PENDING:
             raise InputError(f"This recommendation is already {rec.get_status_display().lower()}.")
+        _check_course_version(rec, read_at_version)
         rec.status = Recommendation.Status.OVERRIDDEN
         rec.decided_by, rec.decided_at, rec.decision_note = user, timezone.now(), reason.strip()
         rec.save(update_fields=["status", "decided_by", "decided_at", "decision_note"])

@@ -16,7 +16,6 @@ from django.dispatch import Signal
 from django.utils import timezone
 
 from accounts.models import User
-from patients.dates import DATETIME_SKEW
 from patients.models import (
     ClinicalEvent,
     DoseChangeEvent,
@@ -26,6 +25,7 @@ from patients.models import (
     TreatmentCourse,
 )
 from protocols.analytes import ANALYTES, get_analyte, to_decimal
+from protocols.dates import DATETIME_SKEW
 from protocols.dosing import Dose, DoseState, Reason, check_transition
 from protocols.errors import InputError
 from protocols.labs import Lab
@@ -97,12 +97,16 @@ def dose_change_record(
     recovery_condition: list | None = None,
     recommendation=None,
     recheck_every_days: int | None = None,
+    read_at_version: int | None = None,
 ) -> DoseChangeEvent:
     """Apply one transition: refuse it with a clear message, or write the event and the
-    course's new state together."""
+    course's new state together. A prescriber's form passes the course version it was
+    read at: a course changed since is a VersionConflict, and nothing is written."""
     with transaction.atomic():
         # Lock the course so two prescribers cannot both move it from the same state.
         locked = TreatmentCourse.objects.select_for_update().get(pk=course.pk)
+        if read_at_version is not None:
+            locked.check_version(read_at_version)
         check_transition(locked.dose, to, reason=Reason(reason), note=note, pre_hold_dose=pre_hold_dose(locked))
         last = locked.dose_events.order_by("-effective_date", "-pk").first()
         if last and effective_date < last.effective_date:

@@ -161,14 +161,14 @@ def dose_change(request: HttpRequest, patient_pk: int) -> HttpResponse:
     if course is None:
         messages.error(request, "This patient has no open course.")
         return redirect("patient_detail", patient_pk=patient.pk)
-    form = DoseChangeForm(request.POST or None, patient=patient)
+    form = DoseChangeForm(request.POST or None, patient=patient, initial={"version": course.version})
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         try:
             services.dose_change_record(
                 course=course, to=form.target(), effective_date=d["effective_date"], reason=Reason(d["reason"]),
                 toxicity=d["toxicity"], toxicity_grade=d["toxicity_grade"], note=d["note"],
-                ordered_by=request.user, recorded_by=request.user,
+                ordered_by=request.user, recorded_by=request.user, read_at_version=d["version"],
             )
         except (InputError, DoseTransitionError) as exc:
             form.add_error(None, str(exc))
@@ -322,7 +322,7 @@ def recommendation_accept(request: HttpRequest, patient_pk: int, recommendation_
 
     def act(rec, data):
         event = accept(recommendation=rec, user=request.user, option=data["option"], effective_date=data["effective_date"],
-                       recheck_every_days=data.get("recheck_every_days"))
+                       recheck_every_days=data.get("recheck_every_days"), read_at_version=data["version"])
         if event is None:
             return "Reviewed: no dose change. The review is in the history."
         return f"Accepted: {event.from_label} → {event.to_label} from {event.effective_date:%d %b %Y}."
@@ -336,7 +336,7 @@ def recommendation_override(request: HttpRequest, patient_pk: int, recommendatio
     from patients.recommendations import recommendation_override as override
 
     def act(rec, data):
-        override(recommendation=rec, user=request.user, reason=data["reason"])
+        override(recommendation=rec, user=request.user, reason=data["reason"], read_at_version=data["version"])
         return "Recommendation overridden; the dose is unchanged. Your reason is in the history."
 
     return _on_recommendation(request, patient_pk, recommendation_pk, make_form=lambda data, rec: OverrideForm(data),
@@ -483,8 +483,11 @@ def plan_decide(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
     require_role(request.user, plan.patient.clinic_id, *PRESCRIBER_ROLES)
     try:
         resume = date_cls.fromisoformat(request.POST["resume_on"]) if request.POST.get("resume_on") else None
+        version = request.POST.get("version", "")
+        if not version.isdigit():
+            raise InputError("This page is out of date (it carries no version of the plan): reload it and try again.")
         plans.plan_decide(plan=plan, decision=request.POST.get("decision", ""), reason=request.POST.get("reason", ""),
-                          user=request.user, resume_on=resume)
+                          user=request.user, resume_on=resume, read_at_version=int(version))
     except (InputError, ValueError, DoseTransitionError) as exc:
         messages.error(request, str(exc))
     else:

@@ -1,5 +1,5 @@
 """Issue 3 on the monitoring forms: the date of a recorded test and a follow-up's snooze
-date follow the one date rule (patients.dates), at each limit. Frozen at 12:00 on
+date follow the one date rule (protocols.dates), at each limit. Frozen at 12:00 on
 15 Jun 2026 in London; the patient started on 16 May 2026 and was born on 17 May 1960."""
 
 from __future__ import annotations

@@ -136,7 +136,7 @@ def test_clinic_policy_interval_applies_and_edits_keep_history(course, nurse, cl
     response = client.post(reverse("requirement_edit", args=[clinic_a.pk, vitals.pk]),
                            {"label": "Heart rate and blood pressure", "analytes": ["heart_rate", "systolic_bp"],
                             "first_every": "14", "first_unit": "days", "first_months": "", "then_unit": "months",
-                            "note": "clinic policy: fortnightly"})
+                            "note": "clinic policy: fortnightly", "based_on": vitals.versions.get().pk})
     assert response.status_code == 302
     own = Requirement.objects.get(clinic=clinic_a, code="vitals")
     assert [v.schedule for v in own.versions.all()][-1] == {"phases": [{"months": None, "every_days": 14}]}
@@ -505,3 +505,53 @@ def test_a_rolled_back_plan_sends_nothing_and_leaves_no_task(course, staff_membe
             raise RuntimeError("something after the plan failed")
     assert callbacks == [] and not delay.called
     assert not Digest.objects.exists() and mail.outbox == []
+
+
+def test_a_follow_up_survives_a_change_of_the_monitoring_plan(course, nurse, clinic_a, clinic_admin, client):
+    """Issue #12 item 5: editing a requirement (the clinic's own copy replaces the default)
+    deleted the item and its 'test ordered' follow-up, and the item came back in the next
+    digest. The item is carried over to the copy, with its snooze and its follow-ups."""
+    item = items(course)["lft"]
+    assert item in MonitoringItem.objects.overdue(TODAY)
+    services.follow_up_record(item=item, user=nurse, kind="ordered", note="LFTs ordered at the GP",
+                              until=TODAY + timedelta(days=3), today=TODAY)
+    lft_req = Requirement.objects.get(clinic__isnull=True, code="lft")
+    client.force_login(clinic_admin)
+    response = client.post(reverse("requirement_edit", args=[clinic_a.pk, lft_req.pk]), {
+        "label": "Liver tests", "analytes": ["alt", "ast", "total_bilirubin"], "first_every": "14", "first_unit": "days",
+        "first_months": "3", "then_every": "1", "then_unit": "months", "note": "renamed",
+        "based_on": lft_req.versions.order_by("-pk").first().pk})
+    assert response.status_code == 302
+    kept = MonitoringItem.objects.get(course=course, requirement__code="lft")
+    assert kept.pk == item.pk and kept.requirement.clinic_id == clinic_a.pk  # the clinic's copy
+    assert kept.snoozed_until == TODAY + timedelta(days=3)
+    assert [f.note for f in kept.follow_ups.all()] == ["LFTs ordered at the GP"]
+    overdue, _ = services.digest_items(clinic=clinic_a, today=TODAY + timedelta(days=1))
+    assert kept not in overdue
+
+
+def test_a_retired_requirement_keeps_its_item_and_follow_ups_without_a_due_date(course, nurse, clinic_a):
+    item = items(course)["lft"]
+    services.follow_up_record(item=item, user=nurse, kind="contacted", note="Phoned", until=TODAY + timedelta(days=2),
+                              today=TODAY)
+    Requirement.objects.filter(code="lft").update(active=False)
+    items(course)
+    item.refresh_from_db()
+    assert item.due_date is None and item.notice == "No longer required" and item.follow_ups.count() == 1
+    assert item not in MonitoringItem.objects.overdue(TODAY)
+
+
+def test_a_stale_schedule_edit_is_a_conflict_and_changes_nothing(clinic_a, clinic_admin, client):
+    """Issue #12 item 4: two admins open the same schedule; the second save is refused."""
+    vitals = Requirement.objects.get(clinic__isnull=True, code="vitals")
+    read_at = vitals.versions.order_by("-pk").first().pk
+    post = {"label": "Vitals", "analytes": ["heart_rate"], "first_every": "14", "first_unit": "days", "first_months": "",
+            "then_unit": "months", "note": "first admin", "based_on": read_at}
+    client.force_login(clinic_admin)
+    assert client.post(reverse("requirement_edit", args=[clinic_a.pk, vitals.pk]), post).status_code == 302
+    response = client.post(reverse("requirement_edit", args=[clinic_a.pk, vitals.pk]), {**post, "first_every": "7",
+                                                                                       "note": "second admin"})
+    assert response.status_code == 200 and "changed by someone else" in response.content.decode()
+    own = Requirement.objects.get(clinic=clinic_a, code="vitals")
+    assert [v.note for v in own.versions.order_by("pk")][-1] == "first admin"
+    assert Requirement.objects.filter(clinic=clinic_a, code="vitals").count() == 1

@@ -51,7 +51,7 @@ def pending(patient) -> Recommendation:
 
 def accept(client, user, patient, rec, option=None, recheck=None):
     client.force_login(user)
-    data = {"effective_date": timezone.localdate().isoformat()}
+    data = {"effective_date": timezone.localdate().isoformat(), "version": rec.course.version}
     if option is not None:
         data["option"] = option
     if recheck is not None:
@@ -328,7 +328,8 @@ def test_recheck_interval_makes_an_overdue_item_for_the_worklist(
     client.force_login(prescriber)
     with django_capture_on_commit_callbacks(execute=True):
         client.post(reverse("recommendation_accept", args=[patient.pk, rec.pk]),
-                    {"effective_date": (timezone.localdate() - timedelta(days=9)).isoformat(), "recheck_every_days": 7})
+                    {"effective_date": (timezone.localdate() - timedelta(days=9)).isoformat(), "recheck_every_days": 7,
+                     "version": rec.course.version})
     item = MonitoringItem.objects.get(course=course(patient), requirement__code="lft")
     assert item.due_date == timezone.localdate() - timedelta(days=2)
     assert item.overdue_from <= timezone.localdate()

@@ -1,4 +1,4 @@
-"""Issue 3: impossible dates. One rule (patients.dates) on every date a user types, checked
+"""Issue 3: impossible dates. One rule (protocols.dates) on every date a user types, checked
 through the pages at each limit: just inside, just outside.
 
 Frozen at 12:00 on 15 Jun 2026 in London (the clinics' zone). The patient was born on
@@ -14,9 +14,9 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from patients import dates
 from patients.models import ClinicalEvent, ConcomitantMedication, LabResult, Patient, TreatmentCourse
 from patients.tests.factories import PatientFactory, clinic_ranges, started_patient
+from protocols import dates
 
 pytestmark = pytest.mark.django_db
 NOW = datetime(2026, 6, 15, 12, 0, tzinfo=ZoneInfo("Europe/London"))
@@ -155,10 +155,11 @@ def test_course_start_date(client, prescriber, clinic_a, value, problem):
 ])
 def test_dose_change_effective_date(client, prescriber, patient, value, problem):
     client.force_login(prescriber)
+    course = patient.courses.get()
     response = client.post(reverse("dose_change", args=[patient.pk]), {
         "action": "dose", "dose_mg_bid": "450", "effective_date": day(value), "reason": "prescriber_choice",
-        "note": "Tolerability"})
-    course = patient.courses.get()
+        "note": "Tolerability", "version": course.version})
+    course.refresh_from_db()
     if problem is None:
         assert response.status_code == 302 and course.dose_mg_bid == 450
     else:

@@ -228,3 +228,20 @@ def test_worklist_shows_todays_step(client, patient, seegobin, prescriber, nurse
     assert "Desensitization plans in progress" in body and "day 1, step 1 of 4: 150 mg morning, 150 mg evening" in body
     page = client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
     assert "Desensitization, step 1 of 4" in page
+
+
+def test_a_stale_plan_decision_is_refused_and_changes_nothing(client, patient, seegobin, prescriber, nurse):
+    """Issue #12 item 4: the decision form carries the plan version it was read at."""
+    plan = start(patient, seegobin, prescriber)
+    plan = record(plan, plan.days.order_by("number").first(), nurse, reaction=True, reaction_grade=2, note="rash")
+    read_at = plan.version
+    client.force_login(prescriber)
+    page = client.get(reverse("plan_detail", args=[patient.pk, plan.pk])).content.decode()
+    assert f'name="version" value="{read_at}"' in page
+    plan.pause_reason += " (seen by the dermatologist)"
+    plan.save()  # another session changed the plan meanwhile
+    response = client.post(reverse("plan_decide", args=[patient.pk, plan.pk]),
+                           {"decision": "repeat", "reason": "mild rash, settled", "version": read_at}, follow=True)
+    assert "changed by someone else" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.status == "paused" and not plan.decisions.exists()

@@ -173,8 +173,10 @@ def test_after_a_decision_a_later_missed_day_shows_the_missed_dose_guidance(clie
         record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade="1")
     with at(11):
         client.force_login(prescriber)
+        plan.refresh_from_db()
         client.post(reverse("plan_decide", args=[plan.patient_id, plan.pk]),
-                    {"decision": "repeat", "reason": "Mild; antihistamine", "resume_on": (TODAY + timedelta(days=1)).isoformat()})
+                    {"decision": "repeat", "reason": "Mild; antihistamine", "resume_on": (TODAY + timedelta(days=1)).isoformat(),
+                     "version": plan.version})
     assert DesensitizationPlan.objects.get().status == "active"
     assert plans_flag_missed(today=TODAY + timedelta(days=2)) == 1  # the resumed day went unrecorded
     page = html.unescape(client.get(plan_url(plan)).content.decode())
@@ -232,8 +234,10 @@ def test_a_plan_resumes_at_most_a_year_ahead(client, nurse, prescriber, plan, re
     with at(10):
         record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade="1")
     client.force_login(prescriber)
+    plan.refresh_from_db()
     response = client.post(reverse("plan_decide", args=[plan.patient_id, plan.pk]),
-                           {"decision": "continue", "reason": "Mild", "resume_on": resume_on.isoformat()}, follow=True)
+                           {"decision": "continue", "reason": "Mild", "resume_on": resume_on.isoformat(),
+                            "version": plan.version}, follow=True)
     assert response.status_code == 200
     plan.refresh_from_db()
     if problem is None:

@@ -120,7 +120,7 @@ def test_a_manual_dose_change_supersedes_a_pending_recommendation(patient, nurse
     client.force_login(prescriber)
     client.post(reverse("dose_change", args=[patient.pk]),
                 {"action": "withhold", "dose_mg_bid": "300", "effective_date": timezone.localdate().isoformat(),
-                 "reason": "prescriber_choice"})
+                 "reason": "prescriber_choice", "version": patient.courses.get().version})
     assert Recommendation.objects.get().status == "superseded"
 
 
@@ -138,7 +138,7 @@ def test_nurse_sees_and_comments_but_cannot_decide(client, patient, nurse):
     page = client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
     assert "Withhold; resume at 450 mg twice daily" in page and "Reference §4.1 H1" in page
     assert "Waiting for a prescriber" in page and "Accept and record" not in page
-    assert client.post(urls(patient, rec, "accept"), {"effective_date": timezone.localdate().isoformat()}).status_code == 403
+    assert client.post(urls(patient, rec, "accept"), {"effective_date": timezone.localdate().isoformat(), "version": rec.course.version}).status_code == 403
     assert client.post(urls(patient, rec, "override"), {"reason": "no"}).status_code == 403
     client.post(urls(patient, rec, "comment"), {"text": "Patient reports <b>no</b> symptoms"})
     page = client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
@@ -151,11 +151,12 @@ def test_override_needs_a_reason_and_shows_in_the_history(client, patient, nurse
     alt(patient, nurse, 250)
     rec = Recommendation.objects.get()
     client.force_login(prescriber)
-    response = client.post(urls(patient, rec, "override"), {"reason": "  "}, follow=True)
+    response = client.post(urls(patient, rec, "override"), {"reason": "  ", "version": rec.course.version}, follow=True)
     assert "Give the reason for overriding" in response.content.decode()
     rec.refresh_from_db()
     assert rec.status == "pending"
-    client.post(urls(patient, rec, "override"), {"reason": "Known Gilbert's; ALT from statin started last week"})
+    client.post(urls(patient, rec, "override"), {"reason": "Known Gilbert's; ALT from statin started last week",
+                                                  "version": rec.course.version})
     page = client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
     assert "recommendation overridden, dose unchanged" in page and "statin started last week" in page
     assert patient.courses.get().dose_state == "on_drug"
@@ -165,7 +166,7 @@ def test_prescriber_accepts_through_the_page(client, patient, nurse, prescriber)
     alt(patient, nurse, 250)
     rec = Recommendation.objects.get()
     client.force_login(prescriber)
-    response = client.post(urls(patient, rec, "accept"), {"effective_date": timezone.localdate().isoformat()}, follow=True)
+    response = client.post(urls(patient, rec, "accept"), {"effective_date": timezone.localdate().isoformat(), "version": rec.course.version}, follow=True)
     page = response.content.decode()
     assert "600 mg twice daily → <strong>withheld (resume at 450 mg twice daily)</strong>" in page
     assert "accepted by Prescriber" in page
@@ -176,7 +177,7 @@ def test_accept_refuses_a_future_date(client, patient, nurse, prescriber):
     rec = Recommendation.objects.get()
     client.force_login(prescriber)
     tomorrow = (timezone.localdate() + timedelta(days=1)).isoformat()
-    response = client.post(urls(patient, rec, "accept"), {"effective_date": tomorrow}, follow=True)
+    response = client.post(urls(patient, rec, "accept"), {"effective_date": tomorrow, "version": rec.course.version}, follow=True)
     assert "cannot be in the future" in response.content.decode()
     rec.refresh_from_db()
     assert rec.status == "pending"

@@ -149,12 +149,13 @@ def test_prescriber_records_a_dose_change_and_the_timeline_shows_it(client, pati
     client.force_login(prescriber)
     response = client.post(reverse("dose_change", args=[patient.pk]),
                            {"action": "dose", "dose_mg_bid": "450", "effective_date": timezone.localdate().isoformat(),
-                            "reason": "toxicity", "toxicity": "Nausea", "toxicity_grade": "2"}, follow=True)
+                            "reason": "toxicity", "toxicity": "Nausea", "toxicity_grade": "2",
+                            "version": patient.courses.get().version}, follow=True)
     body = response.content.decode()
     assert "600 mg twice daily → <strong>450 mg twice daily</strong>" in body
     response = client.post(reverse("dose_change", args=[patient.pk]),
                            {"action": "dose", "dose_mg_bid": "600", "effective_date": timezone.localdate().isoformat(),
-                            "reason": "prescriber_choice"})
+                            "reason": "prescriber_choice", "version": patient.courses.get().version})
     assert "needs a recorded reason" in response.content.decode()
 
 
