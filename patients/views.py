@@ -150,6 +150,19 @@ def course_start(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Start a treatment course"})
 
 
+def _iso_date(raw: str | None, label: str):
+    """A date typed in a plain form (YYYY-MM-DD), or None when empty; a clear message,
+    never Python's own, when it is not a date."""
+    from datetime import date as date_cls
+
+    if not raw:
+        return None
+    try:
+        return date_cls.fromisoformat(raw)
+    except ValueError:
+        raise InputError(f"{label}: “{raw[:20]}” is not a date; use the date picker (YYYY-MM-DD).") from None
+
+
 def _open_course(patient: Patient) -> TreatmentCourse | None:
     return patient.courses.filter(end_date__isnull=True).first()
 
@@ -369,7 +382,6 @@ def _plan(request: HttpRequest, patient_pk: int, plan_pk: int):
 def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """Choose a protocol, the resolved rash and a start date; preview the calendar with
     capsules; a prescriber approves and starts it."""
-    from datetime import date as date_cls
 
     from patients import desensitization as plans
     from protocols.models import DesensitizationProtocol
@@ -384,8 +396,11 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     if chosen_rash is None and "rash_event" not in data:  # first visit: the latest resolved rash
         chosen_rash = next((r for r in rashes if r.resolved_date), None)
     try:
-        start = date_cls.fromisoformat(data.get("start_date") or "")
-    except ValueError:
+        start = _iso_date(data.get("start_date"), "Start date") or clinic_today(patient.clinic)
+    except InputError as exc:
+        if request.method == "POST":  # never start a plan on another date than the one typed
+            messages.error(request, str(exc))
+            return redirect("plan_create", patient_pk=patient.pk)
         start = clinic_today(patient.clinic)
     preview = plans.plan_preview(patient=patient, protocol=chosen_protocol, start=start, rash_event=chosen_rash) \
         if chosen_protocol else None
@@ -396,7 +411,7 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 patient=patient, protocol=chosen_protocol, rash_event=chosen_rash, start=start, user=request.user,
                 override_reason=data.get("override_reason", ""), corticosteroid=data.get("corticosteroid", ""),
                 prior_checkpoint_inhibitor=data.get("prior_checkpoint_inhibitor") == "on",
-                checkpoint_inhibitor_last_dose=date_cls.fromisoformat(ici_date) if ici_date else None)
+                checkpoint_inhibitor_last_dose=_iso_date(ici_date, "Last checkpoint-inhibitor dose"))
         except (InputError, DoseTransitionError, ValueError) as exc:
             messages.error(request, str(exc))
         else:
@@ -473,7 +488,6 @@ def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk:
 
 
 def plan_decide(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
-    from datetime import date as date_cls
 
     from patients import desensitization as plans
 
@@ -482,7 +496,7 @@ def plan_decide(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
         return HttpResponseNotAllowed(["POST"])
     require_role(request.user, plan.patient.clinic_id, *PRESCRIBER_ROLES)
     try:
-        resume = date_cls.fromisoformat(request.POST["resume_on"]) if request.POST.get("resume_on") else None
+        resume = _iso_date(request.POST.get("resume_on"), "Resume on")
         version = request.POST.get("version", "")
         if not version.isdigit():
             raise InputError("This page is out of date (it carries no version of the plan): reload it and try again.")

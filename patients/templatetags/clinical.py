@@ -39,3 +39,16 @@ def xuln(value):
     if value is None:
         return "—"
     return f"{ratio_to_decimal(Decimal(value), 2).normalize():f}×"
+
+
+@register.filter
+def iso_minutes(value) -> str:
+    """A datetime-local input's value: ISO with a "T", to the minute, in the active zone
+    (a browser shows any other form as empty, and an untouched save would erase it)."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    if isinstance(value, datetime):
+        return (timezone.localtime(value) if timezone.is_aware(value) else value).strftime("%Y-%m-%dT%H:%M")
+    return str(value or "")[:16].replace(" ", "T")

@@ -1,7 +1,7 @@
 """Lab panels, dose changes and events through the services: validation, atomicity,
 grading and history."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -73,7 +73,18 @@ def test_bad_value_gets_a_message_on_its_field_and_nothing_is_saved(patient, nur
 def test_collection_time_in_the_future_is_refused(patient, nurse):
     with pytest.raises(PanelError) as exc:
         record(patient, nurse, LabEntry("alt", "30"), when=timezone.now() + timedelta(hours=2))
-    assert exc.value.errors["collected_at"] == "The collection time is in the future."
+    assert "in the future" in exc.value.errors["collected_at"]
+    assert not LabResult.objects.exists()
+
+
+@pytest.mark.parametrize(("when", "message"), [
+    (datetime(1899, 12, 31, 12, 0, tzinfo=UTC), "before 1900"),
+    (datetime(1960, 5, 16, 12, 0, tzinfo=UTC), "date of birth"),  # the factory's patients are born 17 May 1960
+])
+def test_the_service_applies_the_date_rule_for_imports_too(patient, nurse, when, message):
+    with pytest.raises(PanelError) as exc:
+        record(patient, nurse, LabEntry("alt", "30"), when=when)
+    assert message in exc.value.errors["collected_at"]
     assert not LabResult.objects.exists()
 
 
