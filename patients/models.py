@@ -280,7 +280,7 @@ class LabResult(models.Model):
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.FINAL, db_default=Status.FINAL)
     amends = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="amended_by",
                                   help_text="The result this one corrects.")
-    retired_reason = models.TextField("reason for the correction", blank=True)
+    retired_reason = models.TextField("reason for the correction", blank=True, db_default="")
     retired_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT,
                                    related_name="+", verbose_name="corrected by")
     retired_at = models.DateTimeField("corrected at", null=True, blank=True)
