@@ -1,16 +1,18 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ObjectDoesNotExist, PermissionDenied
 from django.http import Http404
+from django.utils import timezone
 from simple_history.admin import SimpleHistoryAdmin
 
 from accounts.access import clinic_ids_with_role
 from accounts.models import AuditEvent, Clinic, Membership, Role, User
+from protocols import dates
 
 
 def scoped_choices(db_field, request):
@@ -60,7 +62,55 @@ class KeepUntouchedInstantsMixin:
         return obj
 
 
-class ClinicScopedAdmin(KeepUntouchedInstantsMixin, ScopedChoicesMixin, admin.ModelAdmin):
+# Dates that may lie ahead (protocols.dates HORIZON); every other date has happened.
+PLANNED_DATES = {"end_date", "snoozed_until", "resume_on"}
+
+
+def _born(instance) -> date | None:
+    for path in (("date_of_birth",), ("patient", "date_of_birth"), ("course", "patient", "date_of_birth")):
+        obj = instance
+        try:
+            for name in path:
+                obj = getattr(obj, name)
+        except (AttributeError, ObjectDoesNotExist):
+            continue
+        if isinstance(obj, date):
+            return obj
+    return None
+
+
+def check_dates(form) -> None:
+    """The one date rule of the pages (protocols.dates) on an admin form: the admin
+    refuses the dates the pages refuse (issue #12: a course start of 1900 was accepted)."""
+    data, today = form.cleaned_data, timezone.localdate()
+    born = data.get("date_of_birth") or _born(form.instance)
+    for name, value in list(data.items()):
+        if isinstance(value, datetime):
+            problem = dates.datetime_problem(timezone.localtime(value), now=timezone.now(), born=born)
+        elif isinstance(value, date) and name == "date_of_birth":
+            problem = dates.birth_date_problem(value, today=today)
+        elif isinstance(value, date):
+            problem = dates.date_problem(value, today=today, born=born, planned=name in PLANNED_DATES)
+        else:
+            continue
+        if problem and name in form.fields and name not in form.errors:
+            form.add_error(name, problem)
+
+
+class SaneDatesAdminMixin:
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        base = super().get_form(request, obj, change=change, **kwargs)
+
+        class Checked(base):
+            def clean(self):
+                data = super().clean()
+                check_dates(self)
+                return data
+
+        return Checked
+
+
+class ClinicScopedAdmin(SaneDatesAdminMixin, KeepUntouchedInstantsMixin, ScopedChoicesMixin, admin.ModelAdmin):
     """Admin pages see the same rows as the app: only the user's clinics' data, and
     foreign keys offer only choices from those clinics (accounts.access). Models whose
     queryset has no for_user() name the lookup to their clinic in `clinic_path`."""

@@ -16,6 +16,9 @@ from typing import Any
 
 from django.apps import apps
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.signals import user_logged_in
+from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from simple_history.models import HistoricalRecords
@@ -59,6 +62,29 @@ def _history_ip(sender, history_instance, **kwargs) -> None:
     request = getattr(HistoricalRecords.context, "request", None)
     if request is not None and hasattr(history_instance, "history_ip"):
         history_instance.history_ip = client_ip(request)
+
+
+# Writes to these apps' tables make a POST a change; a POST that wrote nothing (a form
+# with errors, a conflict, a refusal shown as a message) is "tried; nothing saved".
+WRITE_APPS = {"patients", "monitoring", "protocols", "accounts"}
+
+
+@receiver(post_save)
+@receiver(post_delete)
+def _note_write(sender, **kwargs) -> None:
+    request = getattr(HistoricalRecords.context, "request", None)
+    if request is None or sender._meta.app_label not in WRITE_APPS or sender is AuditEvent \
+            or sender.__name__.startswith("Historical"):
+        return
+    request._audit_wrote = True
+
+
+@receiver(user_logged_in)
+def _signed_in(sender, request, user, **kwargs) -> None:
+    if request is None or not request.method:  # not a request (a test client's force_login)
+        return
+    for clinic_id in user.clinic_ids():
+        record(request, AuditEvent.Action.SIGN_IN, "signed in", clinic_id=clinic_id, user=user, status=200)
 
 
 def note_patient(request: HttpRequest, patient: Any) -> None:
@@ -122,9 +148,21 @@ def _action(request: HttpRequest, status: int, attachment: bool) -> str:
         return AuditEvent.Action.REFUSED
     if attachment:
         return AuditEvent.Action.EXPORT
-    if request.method in ("POST", "PUT", "PATCH", "DELETE") and status < 400:
-        return AuditEvent.Action.CHANGE
+    if request.method in ("POST", "PUT", "PATCH", "DELETE"):
+        return AuditEvent.Action.CHANGE if _saved(request, status) else AuditEvent.Action.TRIED
     return AuditEvent.Action.VIEW
+
+
+def _saved(request: HttpRequest, status: int) -> bool:
+    """A write that stood: something was written, no error message was queued, and the
+    page moved on (a redirect, or an htmx fragment); a form shown again with its errors
+    was rolled back or never written."""
+    if not getattr(request, "_audit_wrote", False):
+        return False
+    queued = getattr(getattr(request, "_messages", None), "_queued_messages", [])
+    if any(m.level >= messages.ERROR for m in queued):
+        return False
+    return 300 <= status < 400 or request.headers.get("HX-Request") == "true"
 
 
 class AuditMiddleware:
@@ -143,7 +181,9 @@ class AuditMiddleware:
             described = _describe(request, response)
             if described is not None:
                 action, what, clinic_id, patient_id = described
-                record(request, action, what, clinic_id=clinic_id, patient_id=patient_id, status=response.status_code)
+                # A list or an export across clinics is on the trail of each of them.
+                for clinic in [clinic_id] if clinic_id or patient_id else (user.clinic_ids() or [None]):
+                    record(request, action, what, clinic_id=clinic, patient_id=patient_id, status=response.status_code)
                 if action == AuditEvent.Action.REFUSED:
                     log.warning("refused %s %s for user %s (id %s) from %s: %s", request.method, request.path,
                                 user.get_username(), user.pk, client_ip(request), response.status_code)

@@ -162,6 +162,7 @@ class AuditEvent(AppendOnly):
         EXPORT = "export", "exported"
         CREATE = "create", "added"
         CHANGE = "change", "changed"
+        TRIED = "tried", "tried to change (nothing saved)"
         REFUSED = "refused", "was refused"
         SIGN_IN = "sign_in", "signed in"
 

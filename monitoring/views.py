@@ -301,6 +301,8 @@ def clinic_settings(request: HttpRequest, clinic_pk: int) -> HttpResponse:
     clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
     cfg = ClinicSettings.ensure(clinic.pk)
     form = ClinicSettingsForm(request.POST or None, instance=cfg)
+    form.fields["digest_time"].help_text = (f"In the clinic's time zone, {clinic.timezone}: every date and time of "
+                                            "this clinic is on its clock.")
     if request.method == "POST" and form.is_valid():
         form.save()
         services.schedule_sweep_clinic(clinic_id=clinic.pk)

@@ -53,7 +53,8 @@ class LabResultAdmin(ScopedHistoryAdmin):
     list_filter = ["analyte", "status"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).model.every.filter(pk__in=super().get_queryset(request).values("pk"))
+        # Amended and voided results too: the admin shows the record as it was, in full.
+        return LabResult.every.for_user(request.user).select_related("patient")
 
     def has_add_permission(self, request):
         return False

@@ -524,6 +524,16 @@ class RecommendationQuerySet(ClinicScopedQuerySet["Recommendation"]):
     def pending(self) -> RecommendationQuerySet:
         return self.filter(status=Recommendation.Status.PENDING)
 
+    def supersede(self) -> int:
+        """Mark the pending ones superseded one by one, so that each change is on the
+        patient's audit trail (a queryset update would leave no history row)."""
+        n = 0
+        for rec in self.pending().select_for_update():
+            rec.status = Recommendation.Status.SUPERSEDED
+            rec.save(update_fields=["status"])
+            n += 1
+        return n
+
 
 class Recommendation(models.Model):
     """What the label says to do after new results or events (protocols.engine), and what

@@ -246,16 +246,16 @@ def recommendation_refresh(*, patient: Patient) -> Recommendation | None:
     if course.dose_state == DoseState.WITHHELD and action == "withhold" and not out.get("hold_changed"):
         return None  # still held as recorded: the hold's own recovery condition stands
     lab_ids, event_ids = _triggers(out, labs, events)
+    # The course version too: after any change of the course (a prescriber's own dose
+    # change supersedes what was pending) the same results are asked about again.
     raw = (f"{action}|{sorted(r['id'] for r in out['rules'])}|{sorted(lab_ids)}|{sorted(event_ids)}|{course.dose_state}"
-           f"|{out.get('resume_dose_mg_bid')}")
+           f"|{out.get('resume_dose_mg_bid')}|v{course.version}")
     key = f"{action}:{hashlib.sha1(raw.encode()).hexdigest()[:24]}"  # noqa: S324 - a key, not a secret
     with transaction.atomic():
         existing = Recommendation.objects.filter(course=course, trigger_key=key).first()
         if existing:
             return existing
-        Recommendation.objects.filter(course=course, status=Recommendation.Status.PENDING).update(
-            status=Recommendation.Status.SUPERSEDED
-        )
+        Recommendation.objects.filter(course=course).supersede()
         trig_labs = [labs[a] for a in labs if labs[a].pk in lab_ids]
         trig_lab = max(trig_labs, key=lambda x: x.collected_at) if trig_labs else None
         trig_event = next((e for k in ("scar", "gi", "ild", "bradycardia", "hemolysis", "cholestasis", "unlisted")

@@ -151,9 +151,12 @@ def dose_change_record(
         # now stale (it was computed for the state before this change).
         from patients.models import Recommendation
 
-        Recommendation.objects.filter(course=locked, status=Recommendation.Status.PENDING).exclude(
-            pk=getattr(recommendation, "pk", None)
-        ).update(status=Recommendation.Status.SUPERSEDED)
+        Recommendation.objects.filter(course=locked).exclude(pk=getattr(recommendation, "pk", None)).supersede()
+        if recommendation is None:
+            # A prescriber's own change: the engine runs again on the new state, so that a
+            # result that still asks for a withhold (say, ALT 7.5× ULN while the dose was
+            # changed for fatigue) is asked again, not lost with the stale recommendation.
+            _refresh_recommendation(locked.patient)
         _changed(locked.patient_id)
     course.refresh_from_db()
     return event
@@ -344,8 +347,7 @@ def _after_correction(lab: LabResult) -> None:
     patient = lab.patient
     if lab.is_baseline:
         _regrade_after_baseline(patient, {lab.analyte})
-    Recommendation.objects.filter(course__patient=patient, status=Recommendation.Status.PENDING,
-                                  created_at__gte=lab.entered_at).update(status=Recommendation.Status.SUPERSEDED)
+    Recommendation.objects.filter(course__patient=patient, created_at__gte=lab.entered_at).supersede()
     _refresh_recommendation(patient)
     _changed(patient.pk)
 

@@ -32,7 +32,7 @@ from patients.models import (
 )
 
 # Derived or bookkeeping columns: their changes follow from another change shown.
-HIDDEN_FIELDS = {"history_ip", "computed_at", "x_uln", "grading_version", "value", "unit", "uln", "lln"}
+HIDDEN_FIELDS = {"history_ip", "computed_at", "x_uln", "grading_version", "value", "unit", "uln", "lln", "version"}
 # Labels for columns whose names are code, not words.
 LABELS = {
     "dose_mg_bid": "Dose (mg twice daily)", "resume_dose_mg_bid": "Resume at (mg twice daily)",
@@ -130,6 +130,8 @@ def _history_rows(patient: Patient, limit: int, words: Words) -> list[dict]:
             if prev is not None and rec.history_type == "~":
                 changes = [(words.label(model, c.field), words.value(model, c.field, c.old), words.value(model, c.field, c.new))
                            for c in rec.diff_against(prev).changes if c.field not in HIDDEN_FIELDS]
+                if not changes:
+                    continue  # a save that changed nothing a reader sees (a version stamp)
             rows.append({
                 "what": label, "object": str(rec.instance) if rec.history_type != "-" else f"{label} #{rec.id}",
                 "type": {"+": "added", "~": "changed", "-": "deleted"}[rec.history_type],

@@ -85,6 +85,9 @@ def patient_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
     form = PatientForm(request.POST or None, instance=patient, clinics=Clinic.objects.filter(pk=patient.clinic_id))
     if request.method == "POST" and form.is_valid():
+        if not form.has_changed():  # an untouched save writes nothing, not an empty history entry
+            messages.info(request, "Nothing was changed.")
+            return redirect("patient_detail", patient_pk=patient.pk)
         form.save()
         messages.success(request, "Patient details saved.")
         return redirect("patient_detail", patient_pk=patient.pk)

@@ -168,3 +168,36 @@ def test_every_model_with_clinical_data_keeps_its_history_or_is_append_only():
             if not (has_history or append_only):
                 unclassified.append(name)
     assert not unclassified, f"keep history of these models or make them append-only: {unclassified}"
+
+
+def test_a_post_that_saved_nothing_is_tried_not_changed(client, patient, nurse):
+    """Fresh-eyes finding: a form with errors, a conflict or a refusal shown as a message
+    was on the trail as 'changed'."""
+    client.force_login(nurse)
+    client.post(reverse("lab_panel", args=[patient.pk]), {"collected_at": "1900-01-01T10:00", "alt_value": "30"})
+    assert [e.action for e in events(user=nurse)] == ["tried"]
+    assert not LabResult.objects.exists()
+
+
+def test_sign_ins_and_exports_reach_each_clinic_of_the_user(client, patient, nurse, clinic_admin):
+    client.post(reverse("login"), {"username": "nurse", "password": "x-test-password-123"})
+    client.get(reverse("home") + "?export=csv")
+    client.force_login(clinic_admin)
+    signed = client.get(reverse("audit_trail") + "?action=sign_in").content.decode().split("<tbody>")[1]
+    exported = client.get(reverse("audit_trail") + "?action=export").content.decode().split("<tbody>")[1]
+    assert "signed in" in signed and "Nurse" in signed
+    assert "the worklist" in exported and "Nurse" in exported
+
+
+def test_an_untouched_patient_save_adds_nothing_to_the_trail(client, patient, nurse):
+    from patients.forms import PatientForm
+
+    client.force_login(nurse)
+    form = PatientForm(instance=patient, clinics=type(patient.clinic).objects.filter(pk=patient.clinic_id))
+    data = {name: form[name].value() for name in form.fields}
+    data = {k: ("" if v is None else v) for k, v in data.items()}
+    data["clinic"] = patient.clinic_id
+    before = patient.history.count()
+    response = client.post(reverse("patient_edit", args=[patient.pk]), data, follow=True)
+    assert "Nothing was changed" in response.content.decode()
+    assert patient.history.count() == before

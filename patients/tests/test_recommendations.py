@@ -121,7 +121,27 @@ def test_a_manual_dose_change_supersedes_a_pending_recommendation(patient, nurse
     client.post(reverse("dose_change", args=[patient.pk]),
                 {"action": "withhold", "dose_mg_bid": "300", "effective_date": timezone.localdate().isoformat(),
                  "reason": "prescriber_choice", "version": patient.courses.get().version})
-    assert Recommendation.objects.get().status == "superseded"
+    first = Recommendation.objects.order_by("pk").first()
+    assert first.status == "superseded"
+    assert [h.status for h in first.history.order_by("history_date")][-1] == "superseded"  # on the trail
+    # The manual hold has no recovery condition: the engine asks for the label's (§4.1 H1).
+    again = Recommendation.objects.get(status="pending")
+    assert "H1" in [r["id"] for r in again.output["rules"]] and again.output["resume_when"]
+
+
+def test_an_unrelated_dose_change_does_not_lose_a_grade_3_alt(patient, nurse, prescriber, client):
+    """Fresh-eyes finding (issue #12): ALT 7.5× ULN asked for a withhold; the prescriber
+    reduced the dose for fatigue instead; the withhold was superseded and nothing asked
+    again. The engine runs after a prescriber's own change and asks again."""
+    alt(patient, nurse, 300)
+    client.force_login(prescriber)
+    client.post(reverse("dose_change", args=[patient.pk]),
+                {"action": "dose", "dose_mg_bid": "450", "effective_date": timezone.localdate().isoformat(),
+                 "reason": "toxicity", "toxicity": "Fatigue", "toxicity_grade": "2",
+                 "version": patient.courses.get().version})
+    assert patient.courses.get().dose_mg_bid == 450
+    again = Recommendation.objects.get(status="pending")
+    assert again.action == "withhold"
 
 
 # --- through the pages ----------------------------------------------------------------

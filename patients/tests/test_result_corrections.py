@@ -186,3 +186,36 @@ def test_the_database_allows_the_status_change_of_a_correction_once(postgres_onl
     lab_result_void(lab=wrong, reason="entered on the wrong patient", user=nurse)
     with pytest.raises(DatabaseError, match="already voided"), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE patients_labresult SET status = 'final' WHERE id = %s", [wrong.pk])
+
+
+def test_the_admin_lists_voided_results_too(client, patient, nurse, clinic_admin):
+    from django.contrib.auth.models import Permission
+
+    wrong = alt(patient, nurse, "300")
+    lab_result_void(lab=wrong, reason="entered on the wrong patient", user=nurse)
+    clinic_admin.is_staff = True
+    clinic_admin.save()
+    clinic_admin.user_permissions.add(*Permission.objects.all())
+    client.force_login(clinic_admin)
+    page = client.get(reverse("admin:patients_labresult_change", args=[wrong.pk]))
+    assert page.status_code == 200 and "Voided" in page.content.decode()
+
+
+def test_the_admin_refuses_the_dates_the_pages_refuse(client, patient, clinic_admin):
+    """Fresh-eyes finding: a course start of 1900-01-01 (before the patient's birth) was
+    accepted in the admin and made the worklist say 9791 days overdue."""
+    from django.contrib.auth.models import Permission
+
+    clinic_admin.is_staff = True
+    clinic_admin.save()
+    clinic_admin.user_permissions.add(*Permission.objects.all())
+    client.force_login(clinic_admin)
+    course = patient.courses.get()
+    started = course.start_date
+    url = reverse("admin:patients_treatmentcourse_change", args=[course.pk])
+    response = client.post(url, {"patient": patient.pk, "drug": course.drug, "start_date": "01/01/1900",
+                                 "end_reason": "", "notes": ""})
+    body = response.content.decode()
+    assert response.status_code == 200 and "date of birth (17 May 1960)" in body  # the factory's birth date
+    course.refresh_from_db()
+    assert course.start_date == started
