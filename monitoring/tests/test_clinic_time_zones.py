@@ -245,3 +245,46 @@ def test_the_grade_3_section_filters_by_mrn_before_it_is_cut_to_200_rows(client,
     grades = body.split('data-testid="high-grades"')[1].split("</table>")[0]
     assert "WANTED-1" in grades and "NOISY-1" not in grades
     assert 'data-testid="count-grades">200<' in everyone
+
+
+# reliability.md F14: the beat's scan across a DST change and across midnight, in each
+# clinic's zone: one digest per recipient per clinic day, none skipped, none doubled;
+# times stored in UTC. The digest time is put in the hour the change skips or repeats.
+DST_SCANS = [
+    ("Europe/London", date(2026, 3, 29), time(1, 30)),    # 01:00 → 02:00: 01:30 does not exist
+    ("Europe/London", date(2026, 10, 25), time(1, 30)),   # 02:00 → 01:00: 01:30 happens twice
+    ("Pacific/Auckland", date(2026, 4, 5), time(2, 30)),  # 03:00 → 02:00: 02:30 happens twice
+    ("Pacific/Auckland", date(2026, 9, 27), time(2, 30)),  # 02:00 → 03:00: 02:30 does not exist
+    ("Pacific/Honolulu", date(2026, 3, 8), time(0, 0)),   # no DST; midnight itself (the US change day)
+]
+
+
+@pytest.mark.parametrize(("zone", "change_day", "digest_at"), DST_SCANS,
+                         ids=[f"{z.split('/')[1]}-{d:%m%d}" for z, d, _ in DST_SCANS])
+def test_f14_one_digest_per_clinic_day_across_a_dst_change(db, prescriber, zone, change_day, digest_at):
+    from accounts.models import Clinic, User
+
+    clinic = Clinic.objects.create(name=f"Clinic {zone}", code=zone.split("/")[1].lower(), timezone=zone)
+    clinic_ranges(clinic)
+    Membership.objects.create(user=prescriber, clinic=clinic, role="prescriber")
+    clerk = User.objects.create_user("clerk", email="clerk@example.org", password="x-test-password-123")
+    Membership.objects.create(user=clerk, clinic=clinic, role="staff")
+    first, last = change_day - timedelta(days=2), change_day + timedelta(days=2)
+    started(clinic, prescriber, mrn="F14", start=first - timedelta(days=60))  # no tests since: overdue every day
+    ClinicSettings.ensure(clinic.pk)
+    ClinicSettings.objects.filter(clinic=clinic).update(digest_time=digest_at)
+    services.schedule_sweep(full=True, today=first)
+    tick = datetime.combine(first, time(0), tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(zoneinfo.ZoneInfo("UTC"))
+    end = datetime.combine(last + timedelta(days=1), time(0), tzinfo=zoneinfo.ZoneInfo(zone)).astimezone(
+        zoneinfo.ZoneInfo("UTC"))
+    while tick < end:  # the beat's tick, every 15 minutes of real (UTC) time
+        with travel(tick):
+            services.digests_plan(now=tick)
+        tick += timedelta(minutes=15)
+    days = list(Digest.objects.filter(clinic=clinic, recipient=clerk).order_by("for_date").values_list("for_date", flat=True))
+    expected = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    assert days == expected  # none skipped, none doubled
+    for digest in Digest.objects.filter(clinic=clinic):
+        assert digest.created_at.utcoffset() == timedelta(0)  # stored in UTC
+        local = digest.created_at.astimezone(zoneinfo.ZoneInfo(zone))
+        assert local.date() == digest.for_date and local.time() >= digest_at  # planned on its clinic day, not before the time
