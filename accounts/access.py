@@ -14,7 +14,9 @@ from django.db import models
 from django.http import Http404
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    from django.http import HttpRequest
+
+    from accounts.models import EmergencyAccess, User
 
 M = TypeVar("M", bound=models.Model)
 
@@ -42,6 +44,41 @@ def get_for_user_or_404(queryset: ClinicScopedQuerySet[M], user: User, **lookup:
         raise Http404("Not found") from None
     clinic_time.activate_for(obj, queryset.clinic_lookup)
     return obj
+
+
+def get_patient_for_reading_or_404(queryset: ClinicScopedQuerySet[M], request: HttpRequest,
+                                   patient_pk: Any) -> tuple[M, EmergencyAccess | None]:
+    """get_for_user_or_404 for the one page a break-glass grant opens (reliability.md S16;
+    HIPAA 164.312(a)(2)(ii)): the patient's own page. Returns (patient, None) for a
+    patient of the user's clinics; otherwise, for a GET only, the one patient an active
+    grant of this user names, with the grant. Everything else stays the gate's 404:
+    another patient of that clinic, any write, any other page (their views call
+    get_for_user_or_404), and the same patient once the grant has ended or expired."""
+    try:
+        return get_for_user_or_404(queryset, request.user, pk=patient_pk), None
+    except Http404:
+        if request.method not in ("GET", "HEAD"):
+            raise
+    from django.utils import timezone
+
+    from accounts import audit, clinic_time
+    from accounts.models import EmergencyAccess
+
+    try:
+        patient_pk = int(patient_pk)
+    except (TypeError, ValueError):
+        raise Http404("Not found") from None
+    grant = (EmergencyAccess.objects.active(timezone.now())
+             .filter(user=request.user, user__is_active=True, patient_id=patient_pk).order_by("-expires_at").first())
+    if grant is None:
+        raise Http404("Not found")
+    try:
+        obj = queryset.for_clinic(grant.clinic_id).get(pk=patient_pk)
+    except queryset.model.DoesNotExist:
+        raise Http404("Not found") from None
+    clinic_time.activate_for(obj, queryset.clinic_lookup)
+    audit.note_emergency(request, grant)
+    return obj, grant
 
 
 def clinic_for_user_or_404(user: User, clinic_id: Any, *roles: str) -> Any:

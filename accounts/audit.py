@@ -92,6 +92,12 @@ def note_patient(request: HttpRequest, patient: Any) -> None:
     request._audit_patient = patient
 
 
+def note_emergency(request: HttpRequest, grant: Any) -> None:
+    """The patient was reached through a break-glass grant (accounts.access): the read is
+    on the trail as BREAK_GLASS, not as an ordinary view (reliability.md S16)."""
+    request._audit_emergency = grant
+
+
 def record(request: HttpRequest | None, action: str, what: str, *, clinic_id: int | None = None,
            patient_id: int | None = None, status: int | None = None, user: Any = None) -> AuditEvent:
     """Insert one row of the trail (jobs pass request=None and the user)."""
@@ -136,7 +142,10 @@ def _describe(request: HttpRequest, response: HttpResponse) -> tuple[str, str, i
         return None
     words = PAGE_WORDS.get(match.url_name) or LIST_PAGES.get(match.url_name) or (match.url_name or "").replace("_", " ")
     clinic_id = clinic_id or _int(request.GET.get("clinic"))
-    return _action(request, status, attachment), f"{words} {whose}".strip(), clinic_id, patient_id
+    action = _action(request, status, attachment)
+    if action == AuditEvent.Action.VIEW and getattr(request, "_audit_emergency", None) is not None:
+        action = AuditEvent.Action.BREAK_GLASS
+    return action, f"{words} {whose}".strip(), clinic_id, patient_id
 
 
 def _int(raw: str | None) -> int | None:
@@ -187,6 +196,10 @@ class AuditMiddleware:
                 if action == AuditEvent.Action.REFUSED:
                     log.warning("refused %s %s for user %s (id %s) from %s: %s", request.method, request.path,
                                 user.get_username(), user.pk, client_ip(request), response.status_code)
+                elif action == AuditEvent.Action.BREAK_GLASS:
+                    log.warning("emergency access: %s %s read by user %s (id %s) from %s under grant %s",
+                                request.method, request.path, user.get_username(), user.pk, client_ip(request),
+                                request._audit_emergency.pk)
         except Exception:  # noqa: BLE001 - the log is the trail of last resort
             log.exception("audit row not written: %s %s by %s", request.method, request.path, user.get_username())
         return response

@@ -20,3 +20,35 @@ class TokenForm(forms.Form):
 
     def clean_token(self) -> str:
         return self.cleaned_data["token"].strip()
+
+
+class EmergencyAccessForm(forms.Form):
+    """Break-glass (accounts.emergency): the patient by MRN and clinic, posted so neither
+    travels in a URL (ASVS 14.2.1), and why, in words."""
+
+    REASON_MIN_CHARS = 20
+    REASON_MIN_WORDS = 4
+
+    mrn = forms.CharField(label="MRN", max_length=32)
+    clinic = forms.CharField(label="Clinic", max_length=120, help_text="The patient's clinic: its name or short code.")
+    reason = forms.CharField(
+        label="Reason", max_length=2000, widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="At least a sentence: the emergency, and why you need this record now. The clinic's admins read it.")
+
+    def clean_clinic(self):
+        from django.db.models import Q
+
+        from accounts.models import Clinic
+
+        raw = self.cleaned_data["clinic"].strip()
+        clinic = Clinic.objects.filter(Q(code__iexact=raw) | Q(name__iexact=raw)).first()
+        if clinic is None:
+            raise forms.ValidationError("No clinic has this name or code.")
+        return clinic
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if len(reason) < self.REASON_MIN_CHARS or len(reason.split()) < self.REASON_MIN_WORDS:
+            raise forms.ValidationError(
+                "Give the reason in at least a sentence: the emergency, and why you need this record now.")
+        return reason

@@ -165,13 +165,15 @@ class AuditEvent(AppendOnly):
         TRIED = "tried", "tried to change (nothing saved)"
         REFUSED = "refused", "was refused"
         SIGN_IN = "sign_in", "signed in"
+        # High severity: a grant, and every page read under it (reliability.md S16).
+        BREAK_GLASS = "break_glass", "used emergency access to"
 
     at = models.DateTimeField(auto_now_add=True, db_index=True)
     user = models.ForeignKey("User", null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     username = models.CharField(max_length=150, blank=True, help_text="As it was at the time.")
     clinic = models.ForeignKey(Clinic, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     patient_id = models.PositiveIntegerField(null=True, blank=True)
-    action = models.CharField(max_length=10, choices=Action.choices)
+    action = models.CharField(max_length=20, choices=Action.choices)
     what = models.CharField(max_length=200, help_text="The page or object, in words.")
     method = models.CharField(max_length=8, blank=True)
     path = models.CharField(max_length=300, blank=True, help_text="Without the query string: it may hold names.")
@@ -189,3 +191,47 @@ class AuditEvent(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.username or 'anonymous'} {self.get_action_display()} {self.what}"
+
+
+class EmergencyAccessQuerySet(models.QuerySet["EmergencyAccess"]):
+    def active(self, now) -> EmergencyAccessQuerySet:
+        """Grants in force at `now`: not ended early, deadline not reached."""
+        return self.filter(ended_at__isnull=True, expires_at__gt=now)
+
+
+class EmergencyAccess(AppendOnly):
+    """Break-glass access (HIPAA 164.312(a)(2)(ii); reliability.md S16): a nurse or
+    prescriber reads one patient of a clinic they are not a member of, for a typed
+    reason, until `expires_at`. Only that patient's page, only reading (accounts.access
+    get_patient_for_reading_or_404). Rows are only inserted; the one change allowed is
+    ending a grant early, a conditional UPDATE of `ended_at` (accounts.emergency), which
+    on PostgreSQL a trigger also holds to (accounts migration 0005)."""
+
+    user = models.ForeignKey(User, on_delete=models.PROTECT, related_name="emergency_accesses")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="+",
+                               help_text="The patient's clinic, which the user is not a member of.")
+    patient_id = models.PositiveIntegerField()
+    reason = models.TextField(help_text="Why, as the user typed it.")
+    granted_at = models.DateTimeField()
+    expires_at = models.DateTimeField(help_text="Granted for BREAK_GLASS_HOURS; the deadline is stored and queried.")
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Ended early by the user.")
+
+    objects = EmergencyAccessQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-granted_at", "-pk"]
+        verbose_name = "emergency access"
+        verbose_name_plural = "emergency accesses"
+        indexes = [models.Index(fields=["user", "patient_id", "expires_at"], name="emergency_user_patient_idx")]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(expires_at__gt=models.F("granted_at")),
+                                   name="emergency_access_time_boxed"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} — emergency access to patient #{self.patient_id} of {self.clinic_id} until {self.expires_at}"
+
+    @property
+    def until(self):
+        """When it stopped or stops: ended early, or the deadline."""
+        return min(self.ended_at, self.expires_at) if self.ended_at else self.expires_at

@@ -1,18 +1,30 @@
 """The clinic admin's access trail (issue #12 item 6): who read, exported, changed or
-was refused what, when and from where, for the clinics they administer."""
+was refused what, when and from where, for the clinics they administer. And the
+break-glass page that puts the loudest rows on it (reliability.md S16)."""
 
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
 
 from django import forms
+from django.apps import apps
+from django.conf import settings
+from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from accounts.access import ADMIN_ROLES, require_role_somewhere
-from accounts.models import AuditEvent, User
+from accounts.emergency import (
+    EMERGENCY_ROLES,
+    EmergencyAccessRefused,
+    clinic_clock,
+    emergency_access_end,
+    emergency_access_grant,
+)
+from accounts.forms import EmergencyAccessForm
+from accounts.models import AuditEvent, EmergencyAccess, User
 
 
 class AuditFilterForm(forms.Form):
@@ -53,3 +65,34 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "accounts/audit_trail.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+def emergency_access(request: HttpRequest) -> HttpResponse:
+    """Break-glass: a nurse or prescriber asks to read one patient of another clinic
+    (POST, so the MRN never travels in a URL), or ends one of their grants early."""
+    require_role_somewhere(request.user, *EMERGENCY_ROLES)
+    if request.method == "POST" and "end" in request.POST:
+        raw = request.POST["end"]
+        if raw.isdigit() and len(raw) < 12 and emergency_access_end(request=request, user=request.user, grant_id=int(raw)):
+            messages.success(request, "Emergency access ended.")
+        return redirect("emergency_access")
+    form = EmergencyAccessForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            grant = emergency_access_grant(request=request, user=request.user, clinic=data["clinic"], mrn=data["mrn"],
+                                           reason=data["reason"])
+        except EmergencyAccessRefused as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.warning(request, f"Emergency access to this patient of {grant.clinic.name} until "
+                                      f"{clinic_clock(grant.clinic, grant.expires_at)}, read-only. Every view is "
+                                      "recorded, and the clinic's admins have been told.")
+            return redirect("patient_detail", patient_pk=grant.patient_id)
+    grants = list(EmergencyAccess.objects.active(timezone.now()).filter(user=request.user).select_related("clinic"))
+    mrns = dict(apps.get_model("patients", "Patient").objects.filter(pk__in=[g.patient_id for g in grants])
+                .values_list("pk", "mrn"))
+    for grant in grants:
+        grant.mrn, grant.until_words = mrns.get(grant.patient_id, "?"), clinic_clock(grant.clinic, grant.expires_at)
+    return render(request, "accounts/emergency_access.html",
+                  {"form": form, "grants": grants, "hours": settings.BREAK_GLASS_HOURS})

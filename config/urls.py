@@ -4,7 +4,7 @@ from django.urls import include, path
 
 from accounts.forms import LoginForm
 from accounts.two_factor import two_factor_setup, two_factor_verify
-from accounts.views import audit_trail
+from accounts.views import audit_trail, emergency_access
 from monitoring.views import health
 
 admin.site.site_header = "Alectinib monitoring — administration"
@@ -16,6 +16,7 @@ urlpatterns = [
     path("account/two-step/", two_factor_setup, name="two_factor_setup"),
     path("health/", health, name="health"),
     path("audit/", audit_trail, name="audit_trail"),
+    path("emergency-access/", emergency_access, name="emergency_access"),
     path("admin/", admin.site.urls),
     path("", include("monitoring.urls")),
     path("patients/", include("patients.urls")),

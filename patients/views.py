@@ -17,6 +17,7 @@ from accounts.access import (
     PRESCRIBER_ROLES,
     clinic_ids_with_role,
     get_for_user_or_404,
+    get_patient_for_reading_or_404,
     require_role,
     require_role_somewhere,
 )
@@ -95,8 +96,11 @@ def patient_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    context = {"patient": patient, **selectors.patient_page(patient)}
+    # The one page a break-glass grant opens, read-only: the user has no role in the
+    # patient's clinic, so every can_* below is False (accounts.access).
+    patient, emergency = get_patient_for_reading_or_404(Patient.objects.select_related("clinic"), request, patient_pk)
+    note_patient(request, patient)
+    context = {"patient": patient, "emergency": emergency, **selectors.patient_page(patient)}
     user = request.user
     context["can_write"] = user.has_role(patient.clinic_id, *CLINICAL_WRITE_ROLES)
     context["can_prescribe"] = user.has_role(patient.clinic_id, *PRESCRIBER_ROLES)

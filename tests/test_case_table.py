@@ -78,7 +78,10 @@ CASES: dict[str, list[str] | str] = {
     "S15": ["patients/tests/test_result_corrections.py::test_amending_alt_300_to_30_regrades_and_supersedes_the_withhold",
             "patients/tests/test_result_corrections.py::test_the_database_refuses_an_in_place_change_whatever_the_door",
             "patients/tests/test_result_corrections.py::test_the_admin_cannot_change_a_result"],
-    "S16": "break-glass access: in progress",
+    "S16": ["accounts/tests/test_break_glass.py::test_a_reason_of_at_least_a_sentence_is_required",
+            "accounts/tests/test_break_glass.py::test_the_grant_ends_when_its_time_is_up",
+            "accounts/tests/test_break_glass.py::test_the_grant_is_on_the_trail_in_the_log_and_emailed_to_the_clinics_admins",
+            "accounts/tests/test_break_glass.py::test_the_grant_reaches_no_other_page_no_write_and_no_other_patient"],
 }
 
 EXPECTED = ([f"F{n}" for n in range(1, 15)] + [f"L{n}" for n in range(1, 6)] + [f"I{n}" for n in range(1, 13)]

@@ -35,6 +35,8 @@ ROLE_MATRIX = {
     # clinic administration
     "patient_history": ADMIN, "outbox": ADMIN, "digest_retry": ADMIN, "requirement_create": ADMIN,
     "requirement_edit": ADMIN, "clinic_settings": ADMIN, "audit_trail": ADMIN,
+    # break-glass into another clinic: the people who treat patients (reliability.md S16)
+    "emergency_access": frozenset({"nurse", "prescriber"}),
 }
 
 

@@ -182,6 +182,11 @@ AXES_ENABLED = env_bool("AXES_ENABLED", True)
 OTP_REQUIRED_ROLES = env.list("OTP_REQUIRED_ROLES", default=["admin"])
 OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="Alectinib monitoring")
 AXES_VERBOSE = False  # no start-up banner on stderr (management commands print one-line errors there)
+# Break-glass access to a patient of another clinic (reliability.md S16; HIPAA
+# 164.312(a)(2)(ii)): each grant is read-only, for one patient, and ends after this many hours.
+BREAK_GLASS_HOURS = env.int("BREAK_GLASS_HOURS", default=4)
+if not 1 <= BREAK_GLASS_HOURS <= 24:
+    raise ImproperlyConfigured(f"BREAK_GLASS_HOURS must be between 1 and 24, not {BREAK_GLASS_HOURS}")
 
 # --- HTTPS ----------------------------------------------------------------------------
 # On by default whenever DEBUG is off; HTTPS_ONLY=false only for a plain-HTTP test bench.
