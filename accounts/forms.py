@@ -1,5 +1,8 @@
 from django import forms
 from django.contrib.auth.forms import AuthenticationForm
+from django.db.models import Q
+
+from accounts.models import Clinic
 
 
 class LoginForm(AuthenticationForm):
@@ -36,9 +39,6 @@ class EmergencyAccessForm(forms.Form):
         help_text="At least a sentence: the emergency, and why you need this record now. The clinic's admins read it.")
 
     def clean_clinic(self):
-        from django.db.models import Q
-
-        from accounts.models import Clinic
 
         raw = self.cleaned_data["clinic"].strip()
         clinic = Clinic.objects.filter(Q(code__iexact=raw) | Q(name__iexact=raw)).first()

@@ -13,6 +13,8 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from protocols.errors import VersionConflict
+
 
 def validate_timezone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -116,8 +118,6 @@ class Versioned(models.Model):
 
     def check_version(self, read_at: int | None) -> None:
         """Call on the row locked for update, with the version the form was read at."""
-        from protocols.errors import VersionConflict
-
         if read_at is None or int(read_at) != self.version:
             raise VersionConflict(
                 f"This {self._meta.verbose_name} was changed by someone else after you opened the page "

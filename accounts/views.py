@@ -25,6 +25,7 @@ from accounts.emergency import (
 )
 from accounts.forms import EmergencyAccessForm
 from accounts.models import AuditEvent, EmergencyAccess, User
+from protocols.dates import date_problem
 
 
 class AuditFilterForm(forms.Form):
@@ -40,8 +41,6 @@ class AuditFilterForm(forms.Form):
     def clean_day(self):
         # The one date rule (protocols.dates): a day up to a year ahead; 9999-12-31 + 1 day
         # overflowed into a 500.
-        from protocols.dates import date_problem
-
         day = self.cleaned_data["day"]
         if day is not None and (problem := date_problem(day, today=timezone.localdate(), planned=True)):
             raise forms.ValidationError(problem)

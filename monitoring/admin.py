@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db.models import Q
 
 from accounts.admin import ClinicScopedAdmin, ReadOnlyScopedAdmin
 from monitoring.models import (
@@ -39,8 +40,6 @@ class RequirementAdmin(admin.ModelAdmin):
     list_display = ["label", "code", "clinic", "label_interval", "active"]
 
     def get_queryset(self, request):
-        from django.db.models import Q
-
         return super().get_queryset(request).filter(Q(clinic__isnull=True) | Q(clinic__in=request.user.clinic_ids()))
 
     def has_add_permission(self, request):
@@ -58,8 +57,6 @@ class RequirementVersionAdmin(admin.ModelAdmin):
     list_display = ["requirement", "effective_from", "created_by", "note"]
 
     def get_queryset(self, request):
-        from django.db.models import Q
-
         return super().get_queryset(request).filter(
             Q(requirement__clinic__isnull=True) | Q(requirement__clinic__in=request.user.clinic_ids()))
 

@@ -9,6 +9,7 @@ from datetime import date, time, timedelta
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.access import ClinicScopedQuerySet
@@ -98,8 +99,6 @@ class Requirement(models.Model):
 
     @property
     def current_version(self) -> RequirementVersion | None:
-        from django.utils import timezone
-
         return self.version_on(timezone.localdate())
 
     def version_on(self, day: date) -> RequirementVersion | None:

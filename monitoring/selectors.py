@@ -8,8 +8,10 @@ from datetime import date, datetime, timedelta
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from accounts.clinic_time import clinic_day_start, clinic_today, on_clinic_days, user_clinics
 from accounts.models import Clinic, User
 from monitoring import rules
+from monitoring.models import ClinicSettings
 from patients.models import LabResult, Recommendation, TreatmentCourse
 from protocols.dosing import DoseState
 
@@ -56,9 +58,6 @@ class ClinicDay:
 def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | None = None) -> dict[int, ClinicDay]:
     """The user's clinics (or the one filtered on), each with its today at `now` (one
     query, for the settings; memberships are cached per request)."""
-    from accounts.clinic_time import clinic_today, user_clinics
-    from monitoring.models import ClinicSettings
-
     now = now or timezone.now()
     clinics = [c for c in user_clinics(user) if not clinic_id or c.pk == clinic_id]
     soon = dict(ClinicSettings.objects.filter(clinic__in=clinics).values_list("clinic_id", "due_soon_days"))
@@ -103,8 +102,6 @@ def recent_high_grades(*, user: User, days: dict[int, ClinicDay], nurse_id: int 
     """Results of CTCAE grade 3 or more collected since the start of the day 14 days ago
     in each clinic, newest first. The nurse and MRN filters are applied in the query,
     before the limit, so a matching result is never cut off by others."""
-    from accounts.clinic_time import clinic_day_start, on_clinic_days
-
     since = on_clinic_days(
         {cid: d.today for cid, d in days.items()},
         lambda cid, today: Q(collected_at__gte=clinic_day_start(days[cid].clinic, today - timedelta(days=HIGH_GRADE_DAYS))),

@@ -12,6 +12,7 @@ from collections import defaultdict
 from datetime import UTC, date, datetime, time, timedelta
 from smtplib import SMTPException, SMTPRecipientsRefused
 
+from celery import current_app
 from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
@@ -344,10 +345,14 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
     return summary
 
 
-def _enqueue_sends(digest_ids: list[int]) -> None:
-    from monitoring.tasks import send_digest
+# The task by its registered name: monitoring.tasks calls this module, so this module
+# does not import it back (no import circle); Celery's autodiscovery registers it.
+SEND_DIGEST_TASK = "monitoring.tasks.send_digest"
 
+
+def _enqueue_sends(digest_ids: list[int]) -> None:
     def enqueue() -> None:
+        send_digest = current_app.tasks[SEND_DIGEST_TASK]
         for pk in digest_ids:
             try:
                 send_digest.delay(pk)

@@ -15,6 +15,7 @@ from patients.models import (
     ReferenceRange,
     TreatmentCourse,
 )
+from patients.services import clinical_event_saved
 
 
 @admin.register(Patient)
@@ -70,8 +71,6 @@ class ClinicalEventAdmin(ScopedHistoryAdmin):
     def save_model(self, request, obj, form, change):
         """An event edited here is a clinical change like one entered in the app: the
         engine runs again and due dates follow (patients.services)."""
-        from patients.services import clinical_event_saved
-
         super().save_model(request, obj, form, change)
         clinical_event_saved(obj.patient)
 

@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class PatientsConfig(AppConfig):
     name = "patients"
     verbose_name = "Patient records"
+
+    def ready(self) -> None:
+        from patients import recommendations  # noqa: F401 - listens to services.recommendation_due

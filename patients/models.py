@@ -13,6 +13,7 @@ from fractions import Fraction
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.access import ClinicScopedQuerySet
@@ -426,7 +427,6 @@ class ClinicalEvent(models.Model):
 
     def clean(self) -> None:
         from django.core.exceptions import ValidationError
-        from django.utils import timezone
 
         errors: dict[str, str] = {}
         today = timezone.localdate()

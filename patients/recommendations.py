@@ -14,6 +14,7 @@ from fractions import Fraction
 from typing import Any
 
 from django.db import transaction
+from django.dispatch import receiver
 from django.utils import timezone
 
 from accounts.clinic_time import clinic_day_start, clinic_today
@@ -27,7 +28,7 @@ from patients.models import (
     RecommendationComment,
     TreatmentCourse,
 )
-from patients.services import pre_hold_dose
+from patients.services import dose_change_record, pre_hold_dose, recommendation_due
 from protocols.analytes import format_decimal, to_decimal
 from protocols.dosing import Dose, DoseState, Reason
 from protocols.engine import Case, Lab, Snapshot, assess
@@ -331,8 +332,6 @@ def recommendation_accept(
 
 
 def _record(course, to, effective_date, reason, user, rec, toxicity, grade, recovery, recheck) -> DoseChangeEvent:
-    from patients.services import dose_change_record
-
     return dose_change_record(
         course=course, to=to, effective_date=effective_date, reason=reason, ordered_by=user, recorded_by=user,
         toxicity=toxicity, toxicity_grade=grade, triggering_lab=rec.triggering_lab, triggering_event=rec.triggering_event,
@@ -365,3 +364,8 @@ def recommendation_comment(*, recommendation: Recommendation, user: User, text: 
         raise InputError("Write a comment first.")
     return RecommendationComment.objects.create(recommendation=recommendation, author=user, text=text.strip()[:2000])
 
+
+
+@receiver(recommendation_due)
+def _on_recommendation_due(sender, patient: Patient, **kwargs) -> None:
+    recommendation_refresh(patient=patient)

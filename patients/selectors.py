@@ -8,6 +8,7 @@ from django.utils import timezone
 from accounts.clinic_time import clinic_today, clinic_zone
 from accounts.models import User
 from patients.models import DoseChangeEvent, LabResult, Patient, Recommendation, RecommendationComment, TreatmentCourse
+from patients.trail import patient_trail
 
 
 def patient_list(*, user: User, clinic_id: int | None = None, include_archived: bool = False) -> QuerySet[Patient]:
@@ -95,8 +96,6 @@ def patient_page(patient: Patient) -> dict:
 def patient_history(patient: Patient, limit: int = 200, *, reads: bool = True) -> list[dict]:
     """The audit trail of the patient and everything hanging off them, newest first, in
     words (patients.trail)."""
-    from patients.trail import patient_trail
-
     return patient_trail(patient, limit=limit, reads=reads)
 
 

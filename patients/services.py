@@ -22,6 +22,7 @@ from patients.models import (
     DoseChangeEvent,
     LabResult,
     Patient,
+    Recommendation,
     ReferenceRange,
     TreatmentCourse,
 )
@@ -35,6 +36,8 @@ from protocols.numbers import parse_decimal
 
 # Sent after commit with patient_id=...; monitoring recomputes due dates on it.
 clinical_data_changed = Signal()
+# Sent inside the transaction with patient=...: patients.recommendations runs the engine.
+recommendation_due = Signal()
 
 # A collection time a few minutes ahead is clock skew between devices, not an error.
 FUTURE_TOLERANCE = DATETIME_SKEW
@@ -149,8 +152,6 @@ def dose_change_record(
         locked.save(update_fields=fields)
         # A dose change answers the recommendation it came from; any other pending one is
         # now stale (it was computed for the state before this change).
-        from patients.models import Recommendation
-
         Recommendation.objects.filter(course=locked).exclude(pk=getattr(recommendation, "pk", None)).supersede()
         if recommendation is None:
             # A prescriber's own change: the engine runs again on the new state, so that a
@@ -241,45 +242,60 @@ def lab_panel_record(
     rows: list[LabResult] = []
     for entry in entries:
         try:
-            analyte = get_analyte(entry.analyte)
-        except InputError as exc:
-            errors[f"{entry.analyte}_value"] = str(exc)
+            row = _entry_row(entry, defaults, baselines)
+        except PanelError as exc:
+            errors.update(exc.errors)
             continue
-        try:
-            reported = _decimal(entry.value, f"{analyte.label}")
-            if reported is None:
-                continue
-            factor = analyte.factor(entry.unit)
-        except InputError as exc:
-            errors[f"{analyte.code}_value" if "unit" not in str(exc) else f"{analyte.code}_unit"] = str(exc)
-            continue
-        try:
-            if reported < 0:
-                raise InputError(f"{analyte.label} cannot be negative.")
-            analyte.check_plausible(Fraction(reported) * factor)
-        except InputError as exc:
-            errors[f"{analyte.code}_value"] = str(exc)
-            continue
-        try:
-            reported_limits, limits = _limits(analyte, entry, factor, defaults.get(analyte.code))
-        except InputError as exc:
-            errors[f"{analyte.code}_limit"] = str(exc)
-            continue
-        row = LabResult(
-            patient=patient, analyte=analyte.code, reported_value=reported, reported_unit=entry.unit or analyte.unit,
-            uln=to_decimal(limits["uln"]) if reported_limits["uln"] is None and limits["uln"] is not None else None,
-            lln=to_decimal(limits["lln"]) if reported_limits["lln"] is None and limits["lln"] is not None else None,
-            reported_uln=reported_limits["uln"], reported_lln=reported_limits["lln"],
-            collected_at=collected_at, source=source, is_baseline=is_baseline, entered_by=entered_by,
-        )
-        row.derive(baselines.get(analyte.code))
-        row._derived = True
-        rows.append(row)
+        if row is not None:
+            row.patient, row.collected_at, row.source, row.entered_by = patient, collected_at, source, entered_by
+            row.is_baseline = is_baseline
+            row.derive(baselines.get(row.analyte))
+            row._derived = True
+            rows.append(row)
     errors.update(_duplicate_errors(patient, collected_at, [r.analyte for r in rows]))
     if not rows and not errors:
         errors["__all__"] = "Enter at least one value."
     if errors:
         raise PanelError(errors)
+    _save_panel(patient, collected_at, rows, is_baseline=is_baseline)
+    return rows
+
+
+def _entry_row(entry: LabEntry, defaults: dict, baselines: dict) -> LabResult | None:
+    """One entry checked and turned into an unsaved result (None: left empty), or a
+    PanelError naming the field: the analyte, the number and its unit, the plausible
+    range (protocols.analytes), and the limits the lab reported or the clinic's default."""
+    try:
+        analyte = get_analyte(entry.analyte)
+    except InputError as exc:
+        raise PanelError({f"{entry.analyte}_value": str(exc)}) from None
+    try:
+        reported = _decimal(entry.value, f"{analyte.label}")
+        if reported is None:
+            return None
+        factor = analyte.factor(entry.unit)
+    except InputError as exc:
+        raise PanelError({f"{analyte.code}_unit" if "unit" in str(exc) else f"{analyte.code}_value": str(exc)}) from None
+    try:
+        if reported < 0:
+            raise InputError(f"{analyte.label} cannot be negative.")
+        analyte.check_plausible(Fraction(reported) * factor)
+    except InputError as exc:
+        raise PanelError({f"{analyte.code}_value": str(exc)}) from None
+    try:
+        reported_limits, limits = _limits(analyte, entry, factor, defaults.get(analyte.code))
+    except InputError as exc:
+        raise PanelError({f"{analyte.code}_limit": str(exc)}) from None
+    return LabResult(
+        analyte=analyte.code, reported_value=reported, reported_unit=entry.unit or analyte.unit,
+        uln=to_decimal(limits["uln"]) if reported_limits["uln"] is None and limits["uln"] is not None else None,
+        lln=to_decimal(limits["lln"]) if reported_limits["lln"] is None and limits["lln"] is not None else None,
+        reported_uln=reported_limits["uln"], reported_lln=reported_limits["lln"],
+    )
+
+
+def _save_panel(patient: Patient, collected_at: datetime, rows: list[LabResult], *, is_baseline: bool) -> None:
+    """All the rows or none, then what follows from them (grades, recommendation, due dates)."""
     try:
         with transaction.atomic():
             for row in rows:
@@ -290,15 +306,14 @@ def lab_panel_record(
                 _refresh_recommendation(patient)
             _changed(patient.pk)
     except IntegrityError:
-        # Another panel for the same time was saved between the check above and this save
-        # (two nurses, a double submit): lab_unique_per_time refused a row and the block
-        # rolled back the whole panel. Say which results are already there.
+        # Another panel for the same time was saved between the check and this save (two
+        # nurses, a double submit): lab_unique_per_time refused a row and the block rolled
+        # back the whole panel. Say which results are already there.
         clashes = _duplicate_errors(patient, collected_at, [r.analyte for r in rows])
         if not clashes:
             raise
         raise PanelError({**clashes, "__all__": "Another panel for this collection time was saved at the same "
                                                 "moment; nothing of this one was saved."}) from None
-    return rows
 
 
 def _duplicate_errors(patient: Patient, collected_at: datetime, analytes: list[str]) -> dict[str, str]:
@@ -342,8 +357,6 @@ def _after_correction(lab: LabResult) -> None:
     graded against it (§8.1); pending recommendations built while it stood are
     superseded and the engine runs again on the record as corrected; due dates are
     recomputed (clinical_data_changed)."""
-    from patients.models import Recommendation
-
     patient = lab.patient
     if lab.is_baseline:
         _regrade_after_baseline(patient, {lab.analyte})
@@ -422,9 +435,12 @@ def clinical_event_saved(patient: Patient) -> None:
 
 
 def _refresh_recommendation(patient: Patient) -> None:
-    from patients.recommendations import recommendation_refresh
-
-    recommendation_refresh(patient=patient)
+    """Ask the engine again (patients.recommendations listens; it imports this module,
+    so this one sends a signal instead of importing it back). Synchronous, in the
+    caller's transaction. No listener would mean no recommendation at all: refuse."""
+    if not recommendation_due.has_listeners(Patient):
+        raise RuntimeError("patients.recommendations is not loaded: no recommendation would be made")
+    recommendation_due.send(sender=Patient, patient=patient)
 
 
 def patient_archive(*, patient: Patient, now: datetime | None = None) -> Patient:

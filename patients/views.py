@@ -36,7 +36,7 @@ from patients.forms import (
     PatientForm,
     SearchForm,
 )
-from patients.models import LabResult, Patient, TreatmentCourse
+from patients.models import LabResult, Patient, Recommendation, TreatmentCourse
 from protocols.dosing import Reason
 from protocols.errors import DoseTransitionError, InputError
 
@@ -304,8 +304,6 @@ def medication_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def _recommendation(request: HttpRequest, patient_pk: int, recommendation_pk: int):
-    from patients.models import Recommendation
-
     rec = get_for_user_or_404(
         Recommendation.objects.select_related("course__patient__clinic"), request.user,
         pk=recommendation_pk, course__patient_id=patient_pk,

@@ -1,6 +1,8 @@
+from datetime import datetime
 from decimal import Decimal
 
 from django import template
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
@@ -45,10 +47,6 @@ def xuln(value):
 def iso_minutes(value) -> str:
     """A datetime-local input's value: ISO with a "T", to the minute, in the active zone
     (a browser shows any other form as empty, and an untouched save would erase it)."""
-    from datetime import datetime
-
-    from django.utils import timezone
-
     if isinstance(value, datetime):
         return (timezone.localtime(value) if timezone.is_aware(value) else value).strftime("%Y-%m-%dT%H:%M")
     return str(value or "")[:16].replace(" ", "T")
