@@ -37,6 +37,8 @@ class AuditFilterForm(forms.Form):
     def __init__(self, *args, clinics: list[int], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["user"].queryset = User.objects.filter(memberships__clinic__in=clinics).distinct()
+        for name, field in self.fields.items():
+            field.widget.attrs["class"] = "form-control form-control-sm" if name == "day" else "form-select form-select-sm"
 
     def clean_day(self):
         # The one date rule (protocols.dates): a day up to a year ahead; 9999-12-31 + 1 day
