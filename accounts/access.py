@@ -8,15 +8,15 @@ exactly as a missing one would (OWASP IDOR; healthchecks' _get_check_for_user).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
+from django.core.exceptions import PermissionDenied
 from django.db import models
-from django.http import Http404
+from django.http import Http404, HttpRequest
+from django.utils import timezone
 
-if TYPE_CHECKING:
-    from django.http import HttpRequest
-
-    from accounts.models import EmergencyAccess, User
+from accounts import audit, clinic_time
+from accounts.models import Clinic, EmergencyAccess, Role, User
 
 M = TypeVar("M", bound=models.Model)
 
@@ -33,17 +33,28 @@ class ClinicScopedQuerySet(models.QuerySet[M]):
         return self.filter(**{self.clinic_lookup: clinic_id})
 
 
-def get_for_user_or_404(queryset: ClinicScopedQuerySet[M], user: User, **lookup: Any) -> M:
-    """The object, if it is in one of the user's clinics. The rest of the request then
-    runs on that clinic's clock (accounts.clinic_time: one clock per clinic)."""
-    from accounts import clinic_time
-
+def get_for_user_or_404(queryset: ClinicScopedQuerySet[M], user: User, *, roles: tuple[str, ...] = (),
+                        **lookup: Any) -> M:
+    """The one gate of a view that acts on an object: the object if it is in one of the
+    user's clinics (otherwise 404, exactly as a missing one), and, when `roles` are given,
+    only for a member with one of them in that clinic (otherwise 403: they can see the
+    object, so a 404 would hide nothing). The rest of the request then runs on that
+    clinic's clock (accounts.clinic_time: one clock per clinic)."""
     try:
         obj = queryset.for_user(user).get(**lookup)
     except (queryset.model.DoesNotExist, ValueError, TypeError):
         raise Http404("Not found") from None
     clinic_time.activate_for(obj, queryset.clinic_lookup)
+    if roles:
+        require_role(user, _clinic_id(obj, queryset.clinic_lookup), *roles)
     return obj
+
+
+def _clinic_id(obj: Any, clinic_lookup: str) -> int:
+    *path, last = clinic_lookup.split("__")
+    for name in path:
+        obj = getattr(obj, name)
+    return getattr(obj, f"{last}_id")
 
 
 def get_patient_for_reading_or_404(queryset: ClinicScopedQuerySet[M], request: HttpRequest,
@@ -59,11 +70,6 @@ def get_patient_for_reading_or_404(queryset: ClinicScopedQuerySet[M], request: H
     except Http404:
         if request.method not in ("GET", "HEAD"):
             raise
-    from django.utils import timezone
-
-    from accounts import audit, clinic_time
-    from accounts.models import EmergencyAccess
-
     try:
         patient_pk = int(patient_pk)
     except (TypeError, ValueError):
@@ -84,10 +90,6 @@ def get_patient_for_reading_or_404(queryset: ClinicScopedQuerySet[M], request: H
 def clinic_for_user_or_404(user: User, clinic_id: Any, *roles: str) -> Any:
     """The clinic, if the user belongs to it: another clinic is a 404 (as a missing one
     would be); a member without one of `roles` (when given) is a 403, as on every page."""
-    from django.core.exceptions import PermissionDenied
-
-    from accounts.models import Clinic
-
     try:
         clinic_id = int(clinic_id)
     except (TypeError, ValueError):
@@ -97,17 +99,15 @@ def clinic_for_user_or_404(user: User, clinic_id: Any, *roles: str) -> Any:
     if roles and not user.has_role(clinic_id, *roles):
         raise PermissionDenied("Your role does not allow this.")
     clinic = Clinic.objects.get(pk=clinic_id)
-    from accounts import clinic_time
-
     clinic_time.activate(clinic)
     return clinic
 
 
 # Who may do what. Clinic staff read and follow up reminders; they do not enter
 # clinical data. Only prescribers change doses (the app never does).
-CLINICAL_WRITE_ROLES = ("nurse", "prescriber", "admin")
-PRESCRIBER_ROLES = ("prescriber",)
-ADMIN_ROLES = ("admin",)
+CLINICAL_WRITE_ROLES = (Role.NURSE, Role.PRESCRIBER, Role.ADMIN)
+PRESCRIBER_ROLES = (Role.PRESCRIBER,)
+ADMIN_ROLES = (Role.ADMIN,)
 
 
 def clinic_ids_with_role(user: User, *roles: str) -> list[int]:
@@ -116,8 +116,6 @@ def clinic_ids_with_role(user: User, *roles: str) -> list[int]:
 
 def require_role_somewhere(user: User, *roles: str) -> list[int]:
     """The clinics where the user has one of `roles`; 403 when there are none."""
-    from django.core.exceptions import PermissionDenied
-
     ids = clinic_ids_with_role(user, *roles)
     if not ids:
         raise PermissionDenied(f"This needs the {' or '.join(roles)} role in one of your clinics.")
@@ -127,8 +125,6 @@ def require_role_somewhere(user: User, *roles: str) -> list[int]:
 def require_role(user: User, clinic_id: int, *roles: str) -> None:
     """403 for a member of the clinic without the role (they can see the object, so a
     404 would hide nothing); callers fetch the object through the gate first."""
-    from django.core.exceptions import PermissionDenied
-
     if not user.has_role(clinic_id, *roles):
         names = " or ".join(roles)
         raise PermissionDenied(f"This needs the {names} role in this clinic.")

@@ -23,14 +23,13 @@ from __future__ import annotations
 import zoneinfo
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date, datetime, time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
-if TYPE_CHECKING:
-    from accounts.models import Clinic, User
+from accounts.models import Clinic, User
 
 
 def clinic_zone(clinic: Clinic | str) -> zoneinfo.ZoneInfo:
@@ -87,8 +86,6 @@ def activate_for(obj: Any, clinic_lookup: str) -> None:
     """Activate the zone of the clinic an object belongs to, following `clinic_lookup`
     (the ClinicScopedQuerySet path, e.g. "patient__clinic"); select_related it to keep
     this free of queries."""
-    from accounts.models import Clinic
-
     target = obj
     for name in clinic_lookup.split("__"):
         target = getattr(target, name, None)

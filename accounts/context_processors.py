@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+
+from accounts.models import Role
 
 
 def clinics(request: HttpRequest) -> dict[str, Any]:
-    from django.conf import settings
-
     base = {"session_idle_minutes": settings.SESSION_IDLE_MINUTES}
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
@@ -15,5 +16,5 @@ def clinics(request: HttpRequest) -> dict[str, Any]:
     memberships = user._memberships()
     names = sorted({m.clinic.name for m in memberships})
     roles = sorted({m.get_role_display() for m in memberships})
-    is_admin = any(m.role == "admin" for m in memberships)
+    is_admin = any(m.role == Role.ADMIN for m in memberships)
     return {**base, "nav_clinics": names, "nav_roles": roles, "nav_is_admin": is_admin}

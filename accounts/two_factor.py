@@ -8,6 +8,7 @@ before any other page.
 
 from __future__ import annotations
 
+from base64 import b32encode
 from collections.abc import Callable
 
 import segno
@@ -100,7 +101,5 @@ def two_factor_setup(request: HttpRequest) -> HttpResponse:
 
 
 def _spaced(device: TOTPDevice) -> str:
-    from base64 import b32encode
-
     key = b32encode(device.bin_key).decode().rstrip("=")
     return " ".join(key[i:i + 4] for i in range(0, len(key), 4))

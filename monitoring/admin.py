@@ -14,6 +14,7 @@ from monitoring.models import (
     Requirement,
     RequirementVersion,
 )
+from patients.models import Patient
 
 
 @admin.register(Heartbeat)
@@ -97,8 +98,6 @@ class DirtyPatientAdmin(admin.ModelAdmin):
     list_display = ["patient_id", "marked_at"]
 
     def get_queryset(self, request):
-        from patients.models import Patient
-
         ids = Patient.objects.for_user(request.user).values("pk")
         return super().get_queryset(request).filter(patient_id__in=ids)
 

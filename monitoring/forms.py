@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from monitoring.models import ClinicSettings, FollowUp, MonitoringRecord, Requirement
 from patients.forms import DATE, SaneDatesMixin
+from protocols.analytes import ANALYTES
 
 
 class FollowUpForm(SaneDatesMixin, forms.Form):
@@ -48,8 +49,6 @@ class ScheduleForm(forms.Form):
                 self.add_error(None, message)
 
     def __init__(self, *args, **kwargs):
-        from protocols.analytes import ANALYTES
-
         super().__init__(*args, **kwargs)
         self.fields["analytes"].choices = [(a.code, a.label) for a in ANALYTES.values()]
 

@@ -11,8 +11,8 @@ from django.utils import timezone
 from accounts.clinic_time import clinic_day_start, clinic_today, on_clinic_days, user_clinics
 from accounts.models import Clinic, User
 from monitoring import rules
-from monitoring.models import ClinicSettings
-from patients.models import LabResult, Recommendation, TreatmentCourse
+from monitoring.models import ClinicSettings, MonitoringItem
+from patients.models import DesensitizationPlan, LabResult, PlanDay, Recommendation, TreatmentCourse
 from protocols.dosing import DoseState
 
 
@@ -78,8 +78,6 @@ def _items(qs, *, days: dict[int, ClinicDay], requirement: str | None) -> list:
 def overdue_items(*, user: User, days: dict[int, ClinicDay], requirement: str | None = None):
     """Overdue monitoring, most overdue first: one indexed query on the stored deadline,
     each clinic on its own today."""
-    from monitoring.models import MonitoringItem
-
     qs = MonitoringItem.objects.for_user(user).overdue_on({cid: d.today for cid, d in days.items()})
     return _items(qs, days=days, requirement=requirement)
 
@@ -87,8 +85,6 @@ def overdue_items(*, user: User, days: dict[int, ClinicDay], requirement: str | 
 def due_items(*, user: User, days: dict[int, ClinicDay], requirement: str | None = None):
     """Due within each clinic's 'due soon' days (today included; also past due within
     grace or snoozed), not overdue."""
-    from monitoring.models import MonitoringItem
-
     qs = MonitoringItem.objects.for_user(user).due_soon_on({cid: d.today for cid, d in days.items()},
                                                           {cid: d.due_soon_days for cid, d in days.items()})
     return _items(qs, days=days, requirement=requirement)
@@ -157,8 +153,6 @@ def running_plans(*, user: User, today, todays: dict[int, date] | None = None, c
                   keep=lambda p: True) -> dict:
     """Desensitization plans in progress with today's step (worklist section); "today"
     and "missed" on the plan's clinic's date."""
-    from patients.models import DesensitizationPlan, PlanDay
-
     qs = DesensitizationPlan.objects.for_user(user).running().select_related("patient__clinic", "protocol") \
         .prefetch_related("protocol__steps")
     if clinic_id:

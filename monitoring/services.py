@@ -21,9 +21,11 @@ from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from kombu.exceptions import ChannelError
 
 from accounts import clinic_time
 from accounts.models import Clinic, Role, User
+from config.celery import app as celery_app
 from monitoring import rules
 from monitoring.models import (
     ClinicSettings,
@@ -37,6 +39,7 @@ from monitoring.models import (
     Requirement,
     RequirementVersion,
 )
+from patients import desensitization
 from patients.models import LabResult, TreatmentCourse
 from patients.recommendations import hold_started, recheck_analytes
 from protocols.errors import InputError, VersionConflict
@@ -89,12 +92,8 @@ def full_sweep_claim(*, now: datetime) -> bool:
 
 def broker_status() -> dict[str, object]:
     """Whether the broker answers, and how many messages wait in the default queue."""
-    from kombu.exceptions import ChannelError
-
-    from config.celery import app
-
     try:
-        with app.connection_for_write() as conn:
+        with celery_app.connection_for_write() as conn:
             conn.ensure_connection(max_retries=1, interval_start=0, interval_step=0, timeout=2)
             try:
                 waiting = conn.default_channel.queue_declare(
@@ -243,9 +242,7 @@ def schedule_sweep_clinic(*, clinic_id: int) -> int:
 def plans_flag_missed(*, now: datetime) -> int:
     """A desensitization day left unrecorded pauses its plan, like an overdue item
     (each plan on its clinic's date at `now`)."""
-    from patients.desensitization import plans_flag_missed as flag
-
-    return flag(now=now)
+    return desensitization.plans_flag_missed(now=now)
 
 
 def overdue_flag(*, now: datetime) -> int:

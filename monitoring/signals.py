@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 
+from monitoring import services
 from patients.models import Patient, TreatmentCourse
 from patients.services import clinical_data_changed
 
@@ -17,14 +18,12 @@ log = logging.getLogger(__name__)
 
 
 def _recompute(patient_id: int) -> None:
-    from monitoring.services import patient_mark_dirty, patient_schedule_recompute
-
     try:
-        patient_schedule_recompute(patient_id=patient_id)
+        services.patient_schedule_recompute(patient_id=patient_id)
     except Exception:  # noqa: BLE001 - never fail the nurse's request for a derived value
         log.exception("recompute of patient %s failed; marked dirty for the next job run", patient_id)
         try:
-            patient_mark_dirty(patient_id=patient_id)
+            services.patient_mark_dirty(patient_id=patient_id)
         except Exception:  # noqa: BLE001
             log.exception("could not mark patient %s dirty; the daily full sweep will catch up", patient_id)
 

@@ -7,13 +7,12 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from monitoring.services import DigestDeferred
+from monitoring import services
+from monitoring.services import DigestDeferred, digest_send, heartbeat_record
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def heartbeat() -> str:
-    from monitoring.services import heartbeat_record
-
     beat = heartbeat_record(name="heartbeat", now=timezone.now())
     return beat.last_run_at.isoformat()
 
@@ -22,8 +21,6 @@ def heartbeat() -> str:
 def monitoring_tick() -> dict:
     """Every few minutes: recompute patients marked dirty, flag what became overdue,
     plan the digests of clinics whose digest time has come, requeue lost sends."""
-    from monitoring import services
-
     now = timezone.now()
     result = {
         "recomputed": services.schedule_sweep(full=False),
@@ -44,8 +41,6 @@ def monitoring_tick() -> dict:
 def monitoring_full_sweep() -> int:
     """Once a day: recompute every patient (dates move with time: phase changes, the end
     of the first month for CPK), then flag."""
-    from monitoring import services
-
     n = services.schedule_sweep(full=True)
     services.overdue_flag(now=timezone.now())
     services.heartbeat_record(name="monitoring_full_sweep", now=timezone.now())
@@ -57,8 +52,6 @@ def monitoring_full_sweep() -> int:
 def send_digest(digest_id: int) -> str:
     """Transient mail failures are not retried here: the row keeps its next attempt time
     and monitoring_tick requeues it, so retries span hours and survive worker restarts."""
-    from monitoring.services import digest_send
-
     try:
         return digest_send(digest_id=digest_id)
     except DigestDeferred:

@@ -1,15 +1,17 @@
 from __future__ import annotations
 
+import csv
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from accounts.access import (
     ADMIN_ROLES,
@@ -17,12 +19,12 @@ from accounts.access import (
     clinic_for_user_or_404,
     clinic_ids_with_role,
     get_for_user_or_404,
-    require_role,
     require_role_somewhere,
 )
 from accounts.clinic_time import clinic_date_of, clinic_today
-from accounts.models import Clinic
+from accounts.models import Clinic, User
 from monitoring import selectors, services
+from monitoring.cohort import overview
 from monitoring.forms import ClinicSettingsForm, FollowUpForm, MonitoringRecordForm, NewRequirementForm, ScheduleForm
 from monitoring.models import (
     ClinicSettings,
@@ -90,8 +92,6 @@ def _worklist_filters(request: HttpRequest) -> dict:
 
 def home(request: HttpRequest) -> HttpResponse:
     """The nurse's start page: what needs doing today, filtered, exportable, printable."""
-    from accounts.models import User
-
     filters = _worklist_filters(request)
     # Each clinic on its own today at one instant (accounts.clinic_time), as its digest.
     days = selectors.clinic_days(user=request.user, now=timezone.now(), clinic_id=filters["clinic_id"])
@@ -138,8 +138,6 @@ def _is_number(text: str) -> bool:
 
 
 def worklist_csv(sections: dict, today) -> HttpResponse:
-    import csv
-
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="worklist-{today:%Y-%m-%d}.csv"'
     writer = csv.writer(response)
@@ -171,12 +169,10 @@ def worklist_csv(sections: dict, today) -> HttpResponse:
     return response
 
 
+@require_POST
 def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
     """'Test ordered' or 'patient contacted': snoozes an item (at most 7 days)."""
-    item = get_for_user_or_404(MonitoringItem.objects.with_patient(), request.user, pk=item_pk)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    require_role(request.user, item.clinic_id, *FOLLOW_UP_ROLES)
+    item = get_for_user_or_404(MonitoringItem.objects.with_patient(), request.user, roles=FOLLOW_UP_ROLES, pk=item_pk)
     form = FollowUpForm(request.POST)
     error = ""
     if form.is_valid():
@@ -213,12 +209,11 @@ def outbox(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/outbox.html", {"digests": digests, "failed": failed, "ticks": ticks})
 
 
+@require_POST
 def digest_retry(request: HttpRequest, digest_pk: int) -> HttpResponse:
     """A clinic admin sends a failed reminder again."""
-    digest = get_for_user_or_404(Digest.objects.select_related("recipient"), request.user, pk=digest_pk)
-    if request.method != "POST":  # after the gate: another clinic's digest is a 404 first
-        return HttpResponseNotAllowed(["POST"])
-    require_role(request.user, digest.clinic_id, *ADMIN_ROLES)
+    digest = get_for_user_or_404(Digest.objects.select_related("recipient"), request.user, roles=ADMIN_ROLES,
+                                 pk=digest_pk)
     try:
         services.digest_retry(digest=digest, user=request.user)
     except InputError as exc:
@@ -266,8 +261,6 @@ def requirement_edit(request: HttpRequest, clinic_pk: int, requirement_pk: int) 
 
 def _requirement_of_clinic_or_404(clinic: Clinic, requirement_pk: int) -> Requirement:
     """A default requirement, or one of this clinic's own."""
-    from django.http import Http404
-
     req = Requirement.objects.filter(pk=requirement_pk).prefetch_related("versions").first()
     if req is None or req.clinic_id not in (None, clinic.pk):
         raise Http404("Not found")
@@ -342,8 +335,8 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
 
 def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """Record a monitoring test done outside the lab panels (e.g. brain imaging)."""
-    patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
-    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, roles=CLINICAL_WRITE_ROLES,
+                                  pk=patient_pk)
     form = MonitoringRecordForm(request.POST or None, requirements=Requirement.objects.for_clinic(patient.clinic_id),
                                 patient=patient)
     if request.method == "POST" and form.is_valid():
@@ -375,8 +368,6 @@ patient_views.PATIENT_PAGE_EXTRAS.append(_patient_monitoring)
 def cohort(request: HttpRequest) -> HttpResponse:
     """Cohort overview: dose levels now and over time, reductions, reasons, time on
     treatment, monitoring on time; each chart with its numbers beside it."""
-    from monitoring.cohort import overview
-
     filters = _worklist_filters(request)
     # The clinics' today (the server's only when the user's clinics are on different dates).
     today = selectors.worklist_today(selectors.clinic_days(user=request.user, clinic_id=filters["clinic_id"]))

@@ -20,6 +20,7 @@ from django.utils import timezone
 from accounts.clinic_time import clinic_today, clinic_zone
 from accounts.models import User
 from patients.models import ClinicalEvent, DesensitizationPlan, Patient, PlanDay, PlanDecision, TreatmentCourse
+from patients.services import dose_change_record
 from protocols import dates
 from protocols import desensitization as rules
 from protocols.dosing import LADDER, Dose, DoseState, Reason
@@ -99,7 +100,6 @@ def plan_start(*, patient: Patient, protocol: DesensitizationProtocol, rash_even
         raise InputError(" ".join(preview.problems))
     if preview.needs_override and not override_reason.strip():
         raise InputError(" ".join(preview.needs_override))
-    from patients.services import dose_change_record
 
     with transaction.atomic():
         course = TreatmentCourse.objects.select_for_update().get(patient=patient, end_date__isnull=True)
@@ -212,8 +212,6 @@ def plan_record_day(*, plan: DesensitizationPlan, day: PlanDay, user: User, morn
 
 
 def _complete(plan: DesensitizationPlan, user: User, on: date) -> None:
-    from patients.services import dose_change_record
-
     plan.status, plan.ended_at = DesensitizationPlan.Status.COMPLETED, timezone.now()
     plan.outcome = f"Completed: all {plan.days.filter(cancelled=False).count()} days taken."
     plan.save(update_fields=["status", "ended_at", "outcome"])
@@ -254,7 +252,6 @@ def plan_decide(*, plan: DesensitizationPlan, decision: str, reason: str, user: 
         raise InputError("Give the reason for the decision.")
     if resume_on is not None and (problem := dates.date_problem(resume_on, today=today, planned=True)):
         raise InputError(f"Resume on: {problem}")  # before the calendar arithmetic can overflow
-    from patients.services import dose_change_record
 
     with transaction.atomic():
         plan = DesensitizationPlan.objects.select_for_update().get(pk=plan.pk)

@@ -8,7 +8,7 @@ from django import forms
 from django.utils import timezone
 
 from accounts.clinic_time import clinic_today
-from accounts.models import Clinic
+from accounts.models import Clinic, User
 from patients.models import ClinicalEvent, ConcomitantMedication, Patient, TreatmentCourse
 from patients.services import LabEntry
 from protocols import dates
@@ -126,7 +126,6 @@ class PatientForm(SaneDatesMixin, CrispyMixin, forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["clinic"].queryset = clinics
         self.fields["clinic"].widget.attrs["class"] = "form-select"
-        from accounts.models import User
 
         clinic_ids = [self.instance.clinic_id] if self.instance.pk else list(clinics.values_list("pk", flat=True))
         self.fields["primary_nurse"].queryset = User.objects.filter(

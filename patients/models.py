@@ -11,6 +11,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -426,8 +427,6 @@ class ClinicalEvent(models.Model):
         return f"{self.get_kind_display()} on {self.onset_date}"
 
     def clean(self) -> None:
-        from django.core.exceptions import ValidationError
-
         errors: dict[str, str] = {}
         today = timezone.localdate()
         if self.onset_date and self.onset_date > today:

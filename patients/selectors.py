@@ -7,8 +7,19 @@ from django.utils import timezone
 
 from accounts.clinic_time import clinic_today, clinic_zone
 from accounts.models import User
-from patients.models import DoseChangeEvent, LabResult, Patient, Recommendation, RecommendationComment, TreatmentCourse
+from patients.desensitization import today_day
+from patients.models import (
+    DesensitizationPlan,
+    DoseChangeEvent,
+    LabResult,
+    Patient,
+    Recommendation,
+    RecommendationComment,
+    TreatmentCourse,
+)
 from patients.trail import patient_trail
+from patients.trends import trend_series
+from protocols.analytes import ANALYTES
 
 
 def patient_list(*, user: User, clinic_id: int | None = None, include_archived: bool = False) -> QuerySet[Patient]:
@@ -59,18 +70,14 @@ def patient_page(patient: Patient) -> dict:
     labs = list(LabResult.objects.filter(patient=patient).select_related("entered_by").order_by("-collected_at", "analyte"))
     clinical_events = list(patient.events.select_related("recorded_by"))
     panels = lab_panels(labs)
-    from patients.trends import trend_series
 
     events_all = sorted((e for c in courses for e in c.dose_events.all()), key=lambda e: (e.effective_date, e.pk))
     charts = trend_series(labs, events_all, today=today, zone=zone)
     open_course = next((c for c in courses if c.end_date is None), courses[0] if courses else None)
-    from patients.models import DesensitizationPlan
 
     plans = list(DesensitizationPlan.objects.filter(patient=patient).select_related("protocol").order_by("-approved_at"))
     running = next((p for p in plans if p.status in ("active", "paused")), None)
     if running is not None:
-        from patients.desensitization import today_day
-
         running.today = today_day(running, today=today)
     # Reference §9.3: SJS, TEN or DRESS on record means never re-challenge (derived from
     # the events, so it cannot drift from them).
@@ -115,8 +122,6 @@ def correction_chain(lab: LabResult) -> list[LabResult]:
 def lab_panels(labs: list[LabResult]) -> dict:
     """Pivot results into one row per collection time and one column per analyte, in the
     fixed analyte order, keeping only columns that have a value."""
-    from protocols.analytes import ANALYTES
-
     present = {lab.analyte for lab in labs}
     columns = [a for a in ANALYTES.values() if a.code in present]
     rows: dict = {}

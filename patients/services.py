@@ -9,7 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from fractions import Fraction
 
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
@@ -27,12 +26,12 @@ from patients.models import (
     TreatmentCourse,
 )
 from protocols import dates
-from protocols.analytes import ANALYTES, get_analyte, to_decimal
+from protocols.analytes import ANALYTES, to_decimal
 from protocols.dates import DATETIME_SKEW
 from protocols.dosing import Dose, DoseState, Reason, check_transition
 from protocols.errors import InputError
-from protocols.labs import Lab
-from protocols.numbers import parse_decimal
+from protocols.labs import Entry as LabEntryRead
+from protocols.labs import EntryError, Lab, read_entry
 
 # Sent after commit with patient_id=...; monitoring recomputes due dates on it.
 clinical_data_changed = Signal()
@@ -183,31 +182,21 @@ class PanelError(InputError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
-def _decimal(raw: str | Decimal | None, what: str) -> Decimal | None:
-    return parse_decimal(raw, what)
+def _read(entry: LabEntry, defaults: dict[str, Decimal | None], *, prefix: str) -> LabEntryRead | None:
+    """protocols.labs.read_entry (the one reading of a lab entry), its refusal as a
+    PanelError naming the form's field: f"{prefix}value" for the number and its unit,
+    f"{prefix}limit" for the ULN or LLN."""
+    try:
+        return read_entry(entry.analyte, entry.value, entry.unit, uln=entry.uln, lln=entry.lln, defaults=defaults)
+    except EntryError as exc:
+        label = ANALYTES[entry.analyte].label if entry.analyte in ANALYTES else entry.analyte
+        subject = f"{label} {exc.part.upper()}" if exc.part in ("uln", "lln") else label
+        part = {"uln": "limit", "lln": "limit", "unit": "unit"}.get(exc.part, "value")
+        raise PanelError({f"{prefix}{part}": exc.said_of(subject)}) from None
 
 
-def _limits(analyte, entry: LabEntry, factor: Fraction, default: ReferenceRange | None):
-    """The limits as the laboratory reported them (in the value's unit) and exact in the
-    canonical unit; where the lab gave none, the clinic's default (already canonical)."""
-    reported: dict[str, Decimal | None] = {"uln": None, "lln": None}
-    exact: dict[str, Fraction | None] = {"uln": None, "lln": None}
-    for name, wanted in (("uln", analyte.has_uln), ("lln", analyte.has_lln)):
-        if not wanted:
-            continue
-        given = _decimal(getattr(entry, name), name.upper())
-        if given is None:
-            fallback = getattr(default, name, None)
-            if fallback is None:
-                raise InputError(f"{analyte.label} needs the {name.upper()} reported by the lab: "
-                                 "this clinic has no default range for it.")
-            exact[name] = Fraction(fallback)
-            continue
-        if given <= 0:
-            raise InputError(f"{name.upper()} must be greater than zero.")
-        analyte.check_limit_plausible(name.upper(), Fraction(given) * factor)
-        reported[name], exact[name] = given, Fraction(given) * factor
-    return reported, exact
+def _clinic_limits(default: ReferenceRange | None) -> dict[str, Decimal | None]:
+    return {"uln": default.uln if default else None, "lln": default.lln if default else None}
 
 
 def baseline_values(patient: Patient) -> dict[str, Lab]:
@@ -262,35 +251,22 @@ def lab_panel_record(
 
 
 def _entry_row(entry: LabEntry, defaults: dict, baselines: dict) -> LabResult | None:
-    """One entry checked and turned into an unsaved result (None: left empty), or a
-    PanelError naming the field: the analyte, the number and its unit, the plausible
-    range (protocols.analytes), and the limits the lab reported or the clinic's default."""
-    try:
-        analyte = get_analyte(entry.analyte)
-    except InputError as exc:
-        raise PanelError({f"{entry.analyte}_value": str(exc)}) from None
-    try:
-        reported = _decimal(entry.value, f"{analyte.label}")
-        if reported is None:
-            return None
-        factor = analyte.factor(entry.unit)
-    except InputError as exc:
-        raise PanelError({f"{analyte.code}_unit" if "unit" in str(exc) else f"{analyte.code}_value": str(exc)}) from None
-    try:
-        if reported < 0:
-            raise InputError(f"{analyte.label} cannot be negative.")
-        analyte.check_plausible(Fraction(reported) * factor)
-    except InputError as exc:
-        raise PanelError({f"{analyte.code}_value": str(exc)}) from None
-    try:
-        reported_limits, limits = _limits(analyte, entry, factor, defaults.get(analyte.code))
-    except InputError as exc:
-        raise PanelError({f"{analyte.code}_limit": str(exc)}) from None
+    """One entry read and turned into an unsaved result (None: left empty), or a
+    PanelError naming the field."""
+    read = _read(entry, _clinic_limits(defaults.get(entry.analyte)), prefix=f"{entry.analyte}_")
+    if read is None:
+        return None
+    return _unsaved(read)
+
+
+def _unsaved(read: LabEntryRead) -> LabResult:
+    """A result as reported; a limit the lab did not report is the clinic's default, kept
+    canonical in uln/lln."""
+    uln, lln = read.default_limit("uln"), read.default_limit("lln")
     return LabResult(
-        analyte=analyte.code, reported_value=reported, reported_unit=entry.unit or analyte.unit,
-        uln=to_decimal(limits["uln"]) if reported_limits["uln"] is None and limits["uln"] is not None else None,
-        lln=to_decimal(limits["lln"]) if reported_limits["lln"] is None and limits["lln"] is not None else None,
-        reported_uln=reported_limits["uln"], reported_lln=reported_limits["lln"],
+        analyte=read.analyte.code, reported_value=read.value, reported_unit=read.unit,
+        uln=to_decimal(uln) if uln is not None else None, lln=to_decimal(lln) if lln is not None else None,
+        reported_uln=read.reported["uln"], reported_lln=read.reported["lln"],
     )
 
 
@@ -369,37 +345,21 @@ def lab_result_amend(*, lab: LabResult, value: str | Decimal, reason: str, user:
                      uln: str | Decimal | None = None, lln: str | Decimal | None = None) -> LabResult:
     """Correct a result: a new result that amends the old one, same analyte, unit and
     collection time, graded afresh; the old one stays on the record, marked corrected."""
-    analyte = get_analyte(lab.analyte)
-    factor = analyte.factor(lab.reported_unit)
-    try:
-        reported = _decimal(value, analyte.label)
-        if reported is None:
-            raise InputError(f"Enter the corrected {analyte.label} value.")
-        if reported < 0:
-            raise InputError(f"{analyte.label} cannot be negative.")
-        analyte.check_plausible(Fraction(reported) * factor)
-    except InputError as exc:
-        raise PanelError({"value": str(exc)}) from None
-    entry = LabEntry(lab.analyte, reported, lab.reported_unit,
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise PanelError({"value": f"Enter the corrected {ANALYTES[lab.analyte].label} value."})
+    # Limits not typed again: the ones the lab reported, else the one the result was graded against.
+    entry = LabEntry(lab.analyte, value, lab.reported_unit,
                      uln if uln not in (None, "") else lab.reported_uln,
                      lln if lln not in (None, "") else lab.reported_lln)
-    default = ReferenceRange.objects.filter(clinic_id=lab.patient.clinic_id, analyte=lab.analyte).first()
-    try:
-        reported_limits, limits = _limits(analyte, entry, factor, default)
-    except InputError as exc:
-        raise PanelError({"limit": str(exc)}) from None
+    clinic = _clinic_limits(ReferenceRange.objects.filter(clinic_id=lab.patient.clinic_id, analyte=lab.analyte).first())
+    read = _read(entry, {"uln": lab.uln or clinic["uln"], "lln": lab.lln or clinic["lln"]}, prefix="")
+    assert read is not None
     with transaction.atomic():
         old = _retire(lab, status=LabResult.Status.AMENDED, reason=reason, user=user)
-        new = LabResult(
-            patient=old.patient, analyte=old.analyte, reported_value=reported, reported_unit=old.reported_unit,
-            uln=old.uln if reported_limits["uln"] is None else None, lln=old.lln if reported_limits["lln"] is None else None,
-            reported_uln=reported_limits["uln"], reported_lln=reported_limits["lln"], collected_at=old.collected_at,
-            source=LabResult.Source.MANUAL, is_baseline=old.is_baseline, entered_by=user, amends=old,
-        )
-        if reported_limits["uln"] is None and limits["uln"] is not None:
-            new.uln = to_decimal(limits["uln"])
-        if reported_limits["lln"] is None and limits["lln"] is not None:
-            new.lln = to_decimal(limits["lln"])
+        new = _unsaved(read)
+        new.patient, new.collected_at, new.is_baseline = old.patient, old.collected_at, old.is_baseline
+        new.source = LabResult.Source.MANUAL  # the correction is typed
+        new.entered_by, new.amends = user, old
         new._history_user = user
         new.save()
         _after_correction(old)

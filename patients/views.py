@@ -3,13 +3,16 @@ service, render (style.md 3.3). Objects come only through get_for_user_or_404.""
 
 from __future__ import annotations
 
+from datetime import date as date_cls
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, HttpResponseNotAllowed
-from django.shortcuts import redirect, render
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts.access import (
     ADMIN_ROLES,
@@ -18,31 +21,52 @@ from accounts.access import (
     clinic_ids_with_role,
     get_for_user_or_404,
     get_patient_for_reading_or_404,
-    require_role,
     require_role_somewhere,
 )
 from accounts.audit import note_patient
 from accounts.clinic_time import clinic_today, clinic_zone
-from accounts.models import Clinic
-from patients import selectors, services
+from accounts.models import Clinic, Role
+from patients import desensitization as plans
+from patients import recommendations, selectors, services
 from patients.forms import (
+    AcceptForm,
     ClinicalEventForm,
+    CommentForm,
     CourseStartForm,
     DoseChangeForm,
     LabAmendForm,
     LabPanelForm,
     LabVoidForm,
     MedicationForm,
+    OverrideForm,
     PatientForm,
     SearchForm,
 )
-from patients.models import LabResult, Patient, Recommendation, TreatmentCourse
+from patients.models import (
+    DesensitizationPlan,
+    LabResult,
+    Patient,
+    PlanDay,
+    PlanDecision,
+    Recommendation,
+    TreatmentCourse,
+)
+from protocols.desensitization import (
+    CHECKPOINT_NOTE,
+    EVENING_DOSE_FROM,
+    REACTION_GUIDANCE,
+    TOLERANCE_WARNING,
+    describe_capsules,
+)
 from protocols.dosing import Reason
 from protocols.errors import DoseTransitionError, InputError
+from protocols.models import DesensitizationProtocol
 
 
-def _patient(request: HttpRequest, patient_pk: int) -> Patient:
-    patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, pk=patient_pk)
+def _patient(request: HttpRequest, patient_pk: int, *roles: str) -> Patient:
+    """The gate of every page about one patient (accounts.access.get_for_user_or_404):
+    404 for another clinic's patient, 403 without one of `roles` in the patient's clinic."""
+    patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, roles=roles, pk=patient_pk)
     note_patient(request, patient)  # the access trail names the patient and the clinic
     return patient
 
@@ -82,8 +106,7 @@ def patient_create(request: HttpRequest) -> HttpResponse:
 
 
 def patient_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    patient = _patient(request, patient_pk, *CLINICAL_WRITE_ROLES)
     form = PatientForm(request.POST or None, instance=patient, clinics=Clinic.objects.filter(pk=patient.clinic_id))
     if request.method == "POST" and form.is_valid():
         if not form.has_changed():  # an untouched save writes nothing, not an empty history entry
@@ -118,17 +141,14 @@ PATIENT_PAGE_EXTRAS: list = []
 
 
 def patient_history(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *ADMIN_ROLES)
+    patient = _patient(request, patient_pk, *ADMIN_ROLES)
     rows = selectors.patient_history(patient)
     return render(request, "patients/history.html", {"patient": patient, "rows": rows})
 
 
+@require_POST
 def patient_archive(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)  # the gate first: another clinic's patient is a 404
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    require_role(request.user, patient.clinic_id, "prescriber", "admin")
+    patient = _patient(request, patient_pk, Role.PRESCRIBER, Role.ADMIN)
     if patient.archived_at:
         services.patient_unarchive(patient=patient)
         messages.success(request, f"Patient {patient.mrn} restored from the archive.")
@@ -139,8 +159,7 @@ def patient_archive(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def course_start(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *PRESCRIBER_ROLES)
+    patient = _patient(request, patient_pk, *PRESCRIBER_ROLES)
     form = CourseStartForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
@@ -160,8 +179,6 @@ def course_start(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def _iso_date(raw: str | None, label: str):
     """A date typed in a plain form (YYYY-MM-DD), or None when empty; a clear message,
     never Python's own, when it is not a date."""
-    from datetime import date as date_cls
-
     if not raw:
         return None
     try:
@@ -175,8 +192,7 @@ def _open_course(patient: Patient) -> TreatmentCourse | None:
 
 
 def dose_change(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *PRESCRIBER_ROLES)
+    patient = _patient(request, patient_pk, *PRESCRIBER_ROLES)
     course = _open_course(patient)
     if course is None:
         messages.error(request, "This patient has no open course.")
@@ -202,8 +218,7 @@ def dose_change(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def lab_panel(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    patient = _patient(request, patient_pk, *CLINICAL_WRITE_ROLES)
     # The form reads and shows the time on the clinic's clock (the gate activated its zone).
     now_local = timezone.localtime(timezone=clinic_zone(patient.clinic)).strftime("%Y-%m-%dT%H:%M")
     form = LabPanelForm(request.POST or None, initial={"collected_at": now_local}, patient=patient)
@@ -229,10 +244,8 @@ def lab_panel(request: HttpRequest, patient_pk: int) -> HttpResponse:
 def lab_result(request: HttpRequest, patient_pk: int, lab_pk: int) -> HttpResponse:
     """One result with its corrections; nurses and prescribers amend or void it here
     (results are append-only: the original stays on the record, issue #12)."""
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
-    lab = get_for_user_or_404(LabResult.every.select_related("entered_by", "retired_by", "amends"), request.user,
-                              pk=lab_pk, patient=patient)
+    patient = _patient(request, patient_pk, *CLINICAL_WRITE_ROLES)
+    lab = get_object_or_404(LabResult.every.select_related("entered_by", "retired_by", "amends"), pk=lab_pk, patient=patient)
     can_correct = lab.in_force
     action = request.POST.get("action") if request.method == "POST" else None
     amend = LabAmendForm(request.POST if action == "amend" else None, lab=lab)
@@ -264,8 +277,7 @@ def lab_result(request: HttpRequest, patient_pk: int, lab_pk: int) -> HttpRespon
 
 
 def event_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    patient = _patient(request, patient_pk, *CLINICAL_WRITE_ROLES)
     form = ClinicalEventForm(request.POST or None, patient=patient)
     if request.method == "POST" and form.is_valid():
         fields = {k: v for k, v in form.cleaned_data.items()}
@@ -281,8 +293,7 @@ def event_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def medication_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    patient = _patient(request, patient_pk, *CLINICAL_WRITE_ROLES)
     course = _open_course(patient)
     if course is None:
         messages.error(request, "This patient has no open course.")
@@ -303,26 +314,12 @@ def medication_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 # --- Recommendations: prescribers decide, nurses comment ------------------------------------
 
 
-def _recommendation(request: HttpRequest, patient_pk: int, recommendation_pk: int):
-    rec = get_for_user_or_404(
-        Recommendation.objects.select_related("course__patient__clinic"), request.user,
-        pk=recommendation_pk, course__patient_id=patient_pk,
-    )
-    return rec
-
-
-def _post_only(request: HttpRequest) -> HttpResponse | None:
-    return None if request.method == "POST" else HttpResponseNotAllowed(["POST"])
-
-
 def _on_recommendation(request: HttpRequest, patient_pk: int, recommendation_pk: int, *, make_form, roles,
                        act) -> HttpResponse:
     """The shared POST flow of accept / override / comment: gate, role, form, service,
     message, back to the patient page. `act(rec, data)` returns the success message."""
-    rec = _recommendation(request, patient_pk, recommendation_pk)
-    if (refused := _post_only(request)) is not None:
-        return refused
-    require_role(request.user, rec.course.patient.clinic_id, *roles)
+    rec = get_for_user_or_404(Recommendation.objects.select_related("course__patient__clinic"), request.user,
+                              roles=roles, pk=recommendation_pk, course__patient_id=patient_pk)
     form = make_form(request.POST, rec)
     if form.is_valid():
         try:
@@ -334,12 +331,10 @@ def _on_recommendation(request: HttpRequest, patient_pk: int, recommendation_pk:
     return redirect("patient_detail", patient_pk=patient_pk)
 
 
+@require_POST
 def recommendation_accept(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
-    from patients.forms import AcceptForm
-    from patients.recommendations import recommendation_accept as accept
-
     def act(rec, data):
-        event = accept(recommendation=rec, user=request.user, option=data["option"], effective_date=data["effective_date"],
+        event = recommendations.recommendation_accept(recommendation=rec, user=request.user, option=data["option"], effective_date=data["effective_date"],
                        recheck_every_days=data.get("recheck_every_days"), read_at_version=data["version"])
         if event is None:
             return "Reviewed: no dose change. The review is in the history."
@@ -349,24 +344,20 @@ def recommendation_accept(request: HttpRequest, patient_pk: int, recommendation_
                               roles=PRESCRIBER_ROLES, act=act)
 
 
+@require_POST
 def recommendation_override(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
-    from patients.forms import OverrideForm
-    from patients.recommendations import recommendation_override as override
-
     def act(rec, data):
-        override(recommendation=rec, user=request.user, reason=data["reason"], read_at_version=data["version"])
+        recommendations.recommendation_override(recommendation=rec, user=request.user, reason=data["reason"], read_at_version=data["version"])
         return "Recommendation overridden; the dose is unchanged. Your reason is in the history."
 
     return _on_recommendation(request, patient_pk, recommendation_pk, make_form=lambda data, rec: OverrideForm(data),
                               roles=PRESCRIBER_ROLES, act=act)
 
 
+@require_POST
 def recommendation_comment(request: HttpRequest, patient_pk: int, recommendation_pk: int) -> HttpResponse:
-    from patients.forms import CommentForm
-    from patients.recommendations import recommendation_comment as comment
-
     def act(rec, data):
-        comment(recommendation=rec, user=request.user, text=data["text"])
+        recommendations.recommendation_comment(recommendation=rec, user=request.user, text=data["text"])
         return "Comment added."
 
     return _on_recommendation(request, patient_pk, recommendation_pk, make_form=lambda data, rec: CommentForm(data),
@@ -376,23 +367,17 @@ def recommendation_comment(request: HttpRequest, patient_pk: int, recommendation
 # --- Desensitization plans ------------------------------------------------------------------
 
 
-def _plan(request: HttpRequest, patient_pk: int, plan_pk: int):
-    from patients.models import DesensitizationPlan
-
+def _plan(request: HttpRequest, patient_pk: int, plan_pk: int, *roles: str) -> DesensitizationPlan:
     return get_for_user_or_404(DesensitizationPlan.objects.select_related("patient__clinic", "protocol", "course",
                                                                           "approved_by", "rash_event"),
-                               request.user, pk=plan_pk, patient_id=patient_pk)
+                               request.user, roles=roles, pk=plan_pk, patient_id=patient_pk)
 
 
 def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """Choose a protocol, the resolved rash and a start date; preview the calendar with
     capsules; a prescriber approves and starts it."""
 
-    from patients import desensitization as plans
-    from protocols.models import DesensitizationProtocol
-
-    patient = _patient(request, patient_pk)
-    require_role(request.user, patient.clinic_id, *PRESCRIBER_ROLES)
+    patient = _patient(request, patient_pk, *PRESCRIBER_ROLES)
     data = request.POST if request.method == "POST" else request.GET
     protocols = [p for p in DesensitizationProtocol.objects.visible_to(request.user).prefetch_related("steps")]
     rashes = list(patient.events.filter(kind="rash").order_by("-onset_date"))
@@ -430,16 +415,6 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
-    from patients import desensitization as plans
-    from patients.models import PlanDecision
-    from protocols.desensitization import (
-        CHECKPOINT_NOTE,
-        EVENING_DOSE_FROM,
-        REACTION_GUIDANCE,
-        TOLERANCE_WARNING,
-        describe_capsules,
-    )
-
     plan = _plan(request, patient_pk, plan_pk)
     days = plans.plan_days(plan)
     for d in days:
@@ -461,14 +436,9 @@ def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
     })
 
 
+@require_POST
 def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk: int) -> HttpResponse:
-    from patients import desensitization as plans
-    from patients.models import PlanDay
-
-    plan = _plan(request, patient_pk, plan_pk)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    require_role(request.user, plan.patient.clinic_id, *CLINICAL_WRITE_ROLES)
+    plan = _plan(request, patient_pk, plan_pk, *CLINICAL_WRITE_ROLES)
     day = PlanDay.objects.filter(pk=day_pk, plan=plan).first()
     if day is None:
         raise Http404("Not found")
@@ -492,14 +462,9 @@ def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk:
     return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
 
 
+@require_POST
 def plan_decide(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
-
-    from patients import desensitization as plans
-
-    plan = _plan(request, patient_pk, plan_pk)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    require_role(request.user, plan.patient.clinic_id, *PRESCRIBER_ROLES)
+    plan = _plan(request, patient_pk, plan_pk, *PRESCRIBER_ROLES)
     try:
         resume = _iso_date(request.POST.get("resume_on"), "Resume on")
         version = request.POST.get("version", "")

@@ -30,6 +30,9 @@ class Analyte:
     maximum: Decimal = Decimal(0)
     has_uln: bool = False
     has_lln: bool = False
+    # CTCAE grades anemia from the LLN (reference §8.4); the heart rate's rules use fixed
+    # rates (< 60 bpm, §4.4), so a case may leave its LLN out.
+    lln_required: bool = False
     family: str = ""
     # Plausible reference limits (ULN or LLN) in the canonical unit: a design limit against
     # typing errors (a ULN of 1,000,000 would grade every ALT 0), not a clinical rule.
@@ -120,7 +123,7 @@ ANALYTES: dict[str, Analyte] = {
             "hemoglobin", "Hemoglobin", "g/dL",
             # mmol/L is refused: CTCAE's own mmol/L thresholds do not convert exactly (§8.4).
             {"g/dL": Fraction(1), "g/L": Fraction(1, 10)},
-            Decimal(1), Decimal(25), has_lln=True, family="blood", limit_range=(Decimal(5), Decimal(20)),
+            Decimal(1), Decimal(25), has_lln=True, lln_required=True, family="blood", limit_range=(Decimal(5), Decimal(20)),
         ),
         Analyte(
             "heart_rate", "Heart rate", "beats/min",

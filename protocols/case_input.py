@@ -16,31 +16,27 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, model_validator
 from pydantic_core import PydanticCustomError
 
-from protocols.analytes import ANALYTES, get_analyte
+from protocols.analytes import ANALYTES
 from protocols.dosing import LADDER
 from protocols.engine import CLINICIAN_FACTS, Case, Lab, Snapshot
 from protocols.errors import InputError
-from protocols.labs import lab_from_reported
+from protocols.labs import EntryError, read_entry
+from protocols.numbers import MAX_SIGNIFICANT_DIGITS, read_decimal
 
 __all__ = ["Day", "LongNumber", "Num", "StrictModel", "case_from_json", "show", "validated"]
 
 # --- limits -------------------------------------------------------------------------------------
 
-MAX_SIGNIFICANT_DIGITS = 30
-MAX_NUMBER_CHARS = 80  # a number's text, sign, point and exponent included
-MAX_ADJUSTED_EXPONENT = 14  # |x| < 1e15
-MIN_ADJUSTED_EXPONENT = -30  # |x| >= 1e-30, or exactly zero
 MIN_DAY, MAX_DAY = date(1900, 1, 1), date(9000, 12, 31)  # far from date arithmetic's limits
 MAX_COUNT = 1000
 MAX_ITEMS = 100  # resume_when, unlisted, during_hold
 
-_NUMBER = re.compile(r"-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 _DATETIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
                        r"(?:Z|[+-][0-9]{2}:[0-9]{2})?)?")
@@ -161,45 +157,21 @@ class StrictModel(BaseModel):
 
 
 def to_decimal(value: Any) -> Decimal:
-    """A JSON number or numeric string as an exact Decimal: `-?digits[.digits][e±digits]`,
-    no underscores, spaces, inf or nan; at most 30 significant digits, |x| below 1e15."""
-    text = _number_text(value)
-    if isinstance(text, Decimal):
-        return text
-    if len(text) > MAX_NUMBER_CHARS:
-        raise _fail(f"has too many digits ({len(text)} characters; at most {MAX_SIGNIFICANT_DIGITS} "
-                    "significant digits).")
-    if not _NUMBER.fullmatch(text):
-        raise _fail(f"must be a number, not {show(text)}.")
-    try:
-        number = Decimal(text)
-    except (InvalidOperation, ValueError):  # an exponent beyond what Decimal holds
-        raise _fail(f"must be less than 1e15 in size, not {show(text)}.") from None
-    significant = len("".join(map(str, number.as_tuple().digits)).strip("0"))
-    if significant > MAX_SIGNIFICANT_DIGITS:
-        raise _fail(f"has too many significant digits ({significant}; at most {MAX_SIGNIFICANT_DIGITS}).")
-    if number and not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
-        raise _fail(f"must be between 1e-30 and 1e15 in size, not {show(text)}.")
-    return number
-
-
-def _number_text(value: Any) -> str | Decimal:
-    """The text of a JSON number or string to check, or an int already checked."""
-    if isinstance(value, bool):
-        raise _fail(f"must be a number, not {show(value)}.")
+    """A JSON number or numeric string as an exact Decimal, read by the one number reader
+    (`protocols.numbers`: no comma, underscore, space, inf or nan; at most 30 significant
+    digits, between 1e-30 and 1e15 in size)."""
     if isinstance(value, LongNumber):
         raise _fail(f"has too many digits ({show(value)}; at most {MAX_SIGNIFICANT_DIGITS} significant digits).")
-    if isinstance(value, int):
-        if not -(10**15) < value < 10**15:
-            raise _fail(f"must be less than 1e15 in size, not {show(value)}.")
-        return Decimal(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise _fail(f"must be a finite number, not {show(value)}.")
-        return repr(value)
-    if not isinstance(value, str):
+        value = repr(value)
+    if isinstance(value, bool) or not isinstance(value, int | str):
         raise _fail(f"must be a number, not {show(value)}.")
-    return value
+    try:
+        return read_decimal(value, decimal_comma=False)
+    except InputError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _choice(*options: Any) -> Callable[[Any], Any]:
@@ -444,35 +416,16 @@ class CaseIn(StrictModel):
 
 
 def _labs(raw: dict[str, LabIn] | None, where: str) -> dict[str, Lab]:
+    """Each lab through the one reading of a lab entry (protocols.labs.read_entry)."""
     labs: dict[str, Lab] = {}
     for code, item in (raw or {}).items():
-        analyte, here = get_analyte(code), f"{where}.{code}"
-        if item.value < 0:
-            raise InputError(f"{here}.value cannot be negative.")
-        for name, limit in (("uln", item.uln), ("lln", item.lln)):
-            if limit is not None and limit <= 0:
-                raise InputError(f"{here}.{name} must be greater than zero.")
-        if analyte.has_uln and item.uln is None:
-            raise InputError(f"{here} needs a uln.")
-        if analyte.code == "hemoglobin" and item.lln is None:
-            raise InputError(f"{here} needs an lln.")
         try:
-            analyte.factor(item.unit)
-        except InputError as exc:
-            raise InputError(f"{here}.unit: {exc}") from None
-        lab = lab_from_reported(code, item.value, item.unit, uln=item.uln, lln=item.lln,
-                                collected_at=item.collected_at)
-        try:
-            analyte.check_plausible(lab.value)
-        except InputError as exc:
-            raise InputError(f"{here}.value: {exc}") from None
-        for name, limit, used in (("uln", lab.uln, analyte.has_uln), ("lln", lab.lln, analyte.has_lln)):
-            if limit is not None and used:
-                try:
-                    analyte.check_limit_plausible(name.upper(), limit)
-                except InputError as exc:
-                    raise InputError(f"{here}.{name}: {exc}") from None
-        labs[code] = lab
+            entry = read_entry(code, item.value, item.unit, uln=item.uln, lln=item.lln, collected_at=item.collected_at)
+        except EntryError as exc:
+            raise InputError(_join(f"{where}.{code}" + ("" if exc.part == "analyte" else f".{exc.part}"),
+                                   str(exc))) from None
+        assert entry is not None  # LabIn requires a value
+        labs[code] = entry.lab
     return labs
 
 

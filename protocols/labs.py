@@ -9,13 +9,16 @@ value at exactly k × ULN is exactly k × ULN (reference §4 conventions, A7).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
 from protocols import ctcae
-from protocols.analytes import get_analyte
+from protocols.analytes import Analyte, get_analyte
+from protocols.errors import InputError
+from protocols.numbers import read_decimal, said_of
 
 Number = Fraction | Decimal | int
 
@@ -73,6 +76,110 @@ def lab_from_reported(
         Fraction(lln) * limit_factor if lln is not None else None,
         collected_at,
     )
+
+
+class EntryError(InputError):
+    """A lab entry refused. `part` names what is wrong ("analyte", "value", "unit", "uln"
+    or "lln") so that each door can point at its own field; the message is a predicate
+    ("cannot be negative.") or a whole sentence: `said_of` puts the door's name for the
+    field in front of a predicate."""
+
+    def __init__(self, part: str, message: str) -> None:
+        super().__init__(message)
+        self.part = part
+
+    def said_of(self, subject: str) -> str:
+        return said_of(subject, str(self))
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A lab entry as the laboratory reported it, checked, and exact in the canonical unit."""
+
+    analyte: Analyte
+    value: Decimal  # as reported
+    unit: str  # as reported; the canonical unit when none was given
+    reported: dict[str, Decimal | None]  # "uln"/"lln" as the lab reported them, in `unit`
+    lab: Lab  # the canonical value with the limits in force (reported, else the default)
+
+    def default_limit(self, name: str) -> Fraction | None:
+        """The canonical limit taken from the default (None where the lab reported one)."""
+        return getattr(self.lab, name) if self.reported[name] is None else None
+
+
+def read_entry(
+    analyte: str,
+    value: str | int | Decimal | None,
+    unit: str | None = None,
+    *,
+    uln: str | int | Decimal | None = None,
+    lln: str | int | Decimal | None = None,
+    defaults: Mapping[str, Fraction | Decimal | None] | None = None,
+    collected_at: datetime | None = None,
+) -> Entry | None:
+    """The one reading of a laboratory entry, for every door (the lab panel, a correction,
+    the `assess` case, imports): the analyte, the number (`protocols.numbers`), the unit
+    (exact factor), no negative, a possible value (reliability.md I3), and the limits the
+    analyte is graded against: the lab's, else `defaults` (the clinic's, canonical), each
+    greater than zero and plausible. None when the value is left empty."""
+    try:
+        a = get_analyte(analyte)
+    except InputError as exc:
+        raise EntryError("analyte", str(exc)) from None
+    number = _number("value", value)
+    if number is None:
+        return None
+    try:
+        factor = a.factor(unit)
+    except InputError as exc:
+        raise EntryError("unit", str(exc)) from None
+    if number < 0:
+        raise EntryError("value", "cannot be negative.")
+    exact = Fraction(number) * factor
+    try:
+        a.check_plausible(exact)
+    except InputError as exc:
+        raise EntryError("value", str(exc)) from None
+    reported: dict[str, Decimal | None] = {"uln": None, "lln": None}
+    limits: dict[str, Fraction | None] = {"uln": None, "lln": None}
+    for name, given, used in (("uln", uln, a.has_uln), ("lln", lln, a.has_lln)):
+        if not used:
+            continue
+        limits[name], reported[name] = _limit(a, name, given, factor, defaults)
+    return Entry(a, number, unit or a.unit, reported,
+                 Lab(exact, limits["uln"], limits["lln"], collected_at))
+
+
+def _number(part: str, raw: str | int | Decimal | None) -> Decimal | None:
+    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
+        return None
+    try:
+        return read_decimal(raw.strip() if isinstance(raw, str) else raw)
+    except InputError as exc:
+        raise EntryError(part, str(exc)) from None
+
+
+def _limit(a: Analyte, name: str, given: str | int | Decimal | None, factor: Fraction,
+           defaults: Mapping[str, Fraction | Decimal | None] | None) -> tuple[Fraction | None, Decimal | None]:
+    """(the canonical limit, the limit as reported or None when the default was used)."""
+    label = name.upper()
+    number = _number(name, given)
+    if number is None:
+        fallback = (defaults or {}).get(name)
+        if fallback is None and defaults is None and name == "lln" and not a.lln_required:
+            return None, None  # a case without clinic defaults: the rules do not grade with it
+        if fallback is None:
+            where = "this clinic has no default range for it" if defaults is not None else "none was given"
+            raise EntryError(name, f"is required: the laboratory reports the {label}, and {where}.")
+        return Fraction(fallback), None
+    if number <= 0:
+        raise EntryError(name, "must be greater than zero.")
+    canonical = Fraction(number) * factor
+    try:
+        a.check_limit_plausible(label, canonical)
+    except InputError as exc:
+        raise EntryError(name, str(exc)) from None
+    return canonical, number
 
 
 def grade_lab(analyte: str, lab: Lab, baseline: Lab | None = None) -> ctcae.Grading:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.db import transaction
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from accounts.access import ADMIN_ROLES, PRESCRIBER_ROLES, clinic_ids_with_role, require_role, require_role_somewhere
 from protocols.desensitization import Step, final_dose, unmakeable, validate_steps
@@ -19,10 +20,17 @@ from protocols.models import DesensitizationProtocol, DesensitizationStep
 EDIT_ROLES = (*ADMIN_ROLES, *PRESCRIBER_ROLES)
 
 
-def _protocol(request: HttpRequest, protocol_pk: int) -> DesensitizationProtocol:
+def _protocol(request: HttpRequest, protocol_pk: int, *roles: str, change: str = "") -> DesensitizationProtocol:
+    """The gate of the protocol pages: a published protocol (no clinic) is seen by all
+    and, when `change` names what the view does, changed by none (404 with that text);
+    a clinic's protocol only by its members (404), and with `roles` only by them (403)."""
     protocol = DesensitizationProtocol.objects.filter(pk=protocol_pk).prefetch_related("steps").first()
     if protocol is None or (protocol.clinic_id is not None and protocol.clinic_id not in request.user.clinic_ids()):
         raise Http404("Not found")
+    if change and protocol.clinic_id is None:
+        raise Http404(change)
+    if roles:
+        require_role(request.user, protocol.clinic_id, *roles)
     return protocol
 
 
@@ -48,10 +56,9 @@ def protocol_detail(request: HttpRequest, protocol_pk: int) -> HttpResponse:
     })
 
 
+@require_POST
 def protocol_copy(request: HttpRequest, protocol_pk: int) -> HttpResponse:
     protocol = _protocol(request, protocol_pk)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
     clinics = require_role_somewhere(request.user, *EDIT_ROLES)
     with transaction.atomic():
         copy = DesensitizationProtocol.objects.create(
@@ -68,10 +75,7 @@ def protocol_copy(request: HttpRequest, protocol_pk: int) -> HttpResponse:
 
 
 def protocol_edit(request: HttpRequest, protocol_pk: int) -> HttpResponse:
-    protocol = _protocol(request, protocol_pk)
-    if protocol.clinic_id is None:
-        raise Http404("Published protocols are read-only; copy one to edit it.")
-    require_role(request.user, protocol.clinic_id, *EDIT_ROLES)
+    protocol = _protocol(request, protocol_pk, *EDIT_ROLES, change="Published protocols are read-only; copy one to edit it.")
     if protocol.superseded_by_id:
         return redirect("protocol_edit", protocol_pk=protocol.superseded_by_id)
     initial = [{"morning_mg": s.morning_mg, "evening_mg": s.evening_mg, "days": s.days} for s in protocol.steps.all()]
@@ -105,13 +109,9 @@ def protocol_edit(request: HttpRequest, protocol_pk: int) -> HttpResponse:
     return render(request, "protocols/protocol_form.html", {"protocol": protocol, "form": form, "formset": formset})
 
 
+@require_POST
 def protocol_approve(request: HttpRequest, protocol_pk: int) -> HttpResponse:
-    protocol = _protocol(request, protocol_pk)
-    if request.method != "POST":
-        return HttpResponseNotAllowed(["POST"])
-    if protocol.clinic_id is None:
-        raise Http404("Published protocols are not approved here.")
-    require_role(request.user, protocol.clinic_id, *PRESCRIBER_ROLES)
+    protocol = _protocol(request, protocol_pk, *PRESCRIBER_ROLES, change="Published protocols are not approved here.")
     if not protocol.has_steps:
         messages.error(request, "Enter the steps first.")
     else:

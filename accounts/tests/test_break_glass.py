@@ -105,6 +105,8 @@ def test_the_grant_reaches_no_other_page_no_write_and_no_other_patient(client, p
             if name == "patient_detail" and method == "get":
                 continue
             response = getattr(client, method)(url, {"notes": "forged", "alt_value": "999"})
+            if method == "get" and response.status_code == 405:  # POST-only: every GET alike
+                continue
             assert response.status_code == 404, (method, name, response.status_code)
             checked += 1
     assert checked >= 20

@@ -227,7 +227,7 @@ def test_japanese_advanced_regime_asks_the_clinician():
         ({"dose_mg_bid": "600"}, "600, 450 or 300"),
         ({}, "dose_mg_bid is required"),
         ({"dose_mg_bid": 600, "labs": {"ggt": {"value": 5, "uln": 3}}}, "Unknown analyte 'ggt'"),
-        ({"dose_mg_bid": 600, "labs": {"alt": {"value": 50}}}, "labs.alt needs a uln"),
+        ({"dose_mg_bid": 600, "labs": {"alt": {"value": 50}}}, "labs.alt.uln is required"),
         ({"dose_mg_bid": 600, "labs": {"alt": {"value": 50, "uln": 40, "unit": "mg"}}}, "Unknown unit"),
         ({"dose_mg_bid": 600, "labs": {"alt": {"value": -5, "uln": 40}}}, "cannot be negative"),
         ({"dose_mg_bid": 600, "labs": {"heart_rate": {"value": 900}}}, "not a possible value"),

@@ -12,6 +12,7 @@ import random
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
+from django.contrib.auth.models import Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -20,9 +21,11 @@ from accounts.models import Clinic, Membership, Role, User
 from monitoring.models import Requirement, RequirementVersion
 from monitoring.services import schedule_sweep
 from patients import services
-from patients.models import ClinicalEvent, Patient, ReferenceRange
+from patients.desensitization import plan_start
+from patients.models import ClinicalEvent, DesensitizationPlan, Patient, ReferenceRange
 from patients.recommendations import recommendation_accept
 from protocols.dosing import Dose, DoseState, Reason
+from protocols.models import DesensitizationProtocol
 
 DEMO_PASSWORD = "alectinib-demo-2026"
 
@@ -96,10 +99,6 @@ class Command(BaseCommand):
     def _running_plan(self, clinic, prescriber):
         """South's rash patient is re-challenged with Seegobin 2020 from today; North's stays
         eligible, for a nurse to try."""
-        from patients.desensitization import plan_start
-        from patients.models import DesensitizationPlan
-        from protocols.models import DesensitizationProtocol
-
         patient = Patient.objects.filter(clinic=clinic, events__kind="rash").first()
         if patient is None or DesensitizationPlan.objects.filter(patient=patient).exists():
             return
@@ -144,8 +143,6 @@ class Command(BaseCommand):
                 Membership.objects.get_or_create(user=user, clinic=clinics[code], role=role)
                 by_clinic[code].setdefault(role, user)
             if is_staff:
-                from django.contrib.auth.models import Permission
-
                 user.user_permissions.add(*Permission.objects.filter(
                     content_type__app_label__in=["patients", "monitoring", "protocols"]
                 ).exclude(codename__startswith="delete_"))
