@@ -37,25 +37,22 @@ def _default_requirements(request):
 
 @pytest.fixture
 def clinic_a(db):
-    from accounts.models import Clinic
+    from accounts.tests.factories import ClinicFactory
 
-    return Clinic.objects.create(name="Clinic A", code="a")
+    return ClinicFactory(name="Clinic A", code="a")
 
 
 @pytest.fixture
 def clinic_b(db):
-    from accounts.models import Clinic
+    from accounts.tests.factories import ClinicFactory
 
-    return Clinic.objects.create(name="Clinic B", code="b")
+    return ClinicFactory(name="Clinic B", code="b")
 
 
 def _member(username, clinic, role):
-    from accounts.models import Membership, User
+    from accounts.tests.factories import MembershipFactory
 
-    user = User.objects.create_user(username=username, password="x-test-password-123",
-                                    email=f"{username}@example.org", first_name=username.title())
-    Membership.objects.create(user=user, clinic=clinic, role=role)
-    return user
+    return MembershipFactory(user__username=username, user__first_name=username.title(), clinic=clinic, role=role).user
 
 
 @pytest.fixture

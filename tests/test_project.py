@@ -22,6 +22,14 @@ def test_ruff_finds_nothing():
     assert result.returncode == 0, result.stdout
 
 
+def test_mypy_strict_finds_nothing_in_the_pure_rules():
+    """protocols/ (pure Python) and monitoring/rules.py, strict ([tool.mypy] in pyproject.toml)."""
+    exe = Path(sys.executable).with_name("mypy")
+    result = subprocess.run([str(exe)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout
+    assert "Success: no issues found in 12 source files" in result.stdout
+
+
 def test_vendored_assets_are_served_from_static_not_a_cdn():
     base = (ROOT / "templates" / "base.html").read_text()
     assert "https://" not in base and "http://" not in base

@@ -10,7 +10,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 
-from accounts.models import Membership, User
+from accounts.tests.factories import MembershipFactory, UserFactory
 from patients.tests.factories import clinic_ranges, started_patient
 
 pytestmark = pytest.mark.django_db
@@ -45,12 +45,13 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     patient = started_patient(clinic_b, outsider_prescriber)
     lab_panel_record(patient=patient, collected_at=timezone.now(), entries=[LabEntry("alt", "300")], entered_by=outsider)
     rec = Recommendation.objects.get(course__patient=patient)
-    from monitoring.models import MonitoringItem, Requirement
+    from monitoring.models import MonitoringItem
     from monitoring.services import patient_schedule_recompute, unsubscribe_token
+    from monitoring.tests.factories import DigestFactory, RequirementFactory
 
     patient_schedule_recompute(patient_id=patient.pk)  # on_commit hooks do not run in these tests
 
-    own = Requirement.objects.create(clinic=clinic_b, code="ecg", label="ECG", source="Clinic policy")
+    own = RequirementFactory(clinic=clinic_b, code="ecg", label="ECG")
     item = MonitoringItem.objects.filter(course__patient=patient).first()
     assert item is not None
     from datetime import timedelta
@@ -58,21 +59,17 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     from patients.desensitization import plan_start
     from patients.recommendations import recommendation_accept
     from patients.services import clinical_event_record
-    from protocols.models import DesensitizationProtocol, DesensitizationStep
+    from protocols.tests.factories import DesensitizationProtocolFactory
 
     recommendation_accept(recommendation=rec, user=outsider_prescriber)  # withheld
     rash = clinical_event_record(patient=patient, recorded_by=outsider, kind="rash", grade=3, rash_bsa_percent=40,
                                  onset_date=timezone.localdate() - timedelta(days=20),
                                  resolved_date=timezone.localdate() - timedelta(days=2))
-    protocol = DesensitizationProtocol.objects.create(clinic=clinic_b, name="B's own", source="clinic", start_dose="150",
-                                                      final_dose="600", steps_approved_by=outsider_prescriber)
-    DesensitizationStep.objects.create(protocol=protocol, order=1, morning_mg=150, evening_mg=150, days=2)
-    DesensitizationStep.objects.create(protocol=protocol, order=2, morning_mg=600, evening_mg=600, days=1)
+    protocol = DesensitizationProtocolFactory(clinic=clinic_b, name="B's own", start_dose="150", final_dose="600",
+                                              steps_approved_by=outsider_prescriber, steps=[(150, 150, 2), (600, 600, 1)])
     plan = plan_start(patient=patient, protocol=protocol, rash_event=rash, start=timezone.localdate(),
                       user=outsider_prescriber)
-    from monitoring.models import Digest
-
-    digest = Digest.objects.create(recipient=outsider, clinic=clinic_b, for_date=timezone.localdate(), status="failed")
+    digest = DigestFactory(recipient=outsider, clinic=clinic_b, status="failed")
     return {"digest_pk": digest.pk, "patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
             "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider),
             "protocol_pk": protocol.pk, "plan_pk": plan.pk, "day_pk": plan.days.first().pk,
@@ -107,9 +104,9 @@ def test_anonymous_requests_to_every_page_redirect_to_login(client, clinic_b_obj
 @pytest.fixture
 def all_roles_in_a(clinic_a):
     """A member of clinic A with every role, so no 403 can hide a missing 404."""
-    user = User.objects.create_user("everything", password="x-test-password-123")
+    user = UserFactory(username="everything")
     for role in ("nurse", "prescriber", "staff", "admin"):
-        Membership.objects.create(user=user, clinic=clinic_a, role=role)
+        MembershipFactory(user=user, clinic=clinic_a, role=role)
     return user
 
 
@@ -151,7 +148,7 @@ def test_pages_without_an_object_show_only_the_users_clinics(client, clinic_b_ob
 
 
 def test_a_user_with_no_clinic_sees_no_patients(client, clinic_b_objects):
-    loner = User.objects.create_user("loner", password="x-test-password-123")
+    loner = UserFactory(username="loner")
     client.force_login(loner)
     body = client.get(reverse("patient_list")).content.decode()
     assert "No patients" in body
@@ -159,8 +156,7 @@ def test_a_user_with_no_clinic_sees_no_patients(client, clinic_b_objects):
 
 
 def test_admin_lists_only_the_admins_clinic(client, clinic_a, clinic_b_objects, prescriber):
-    admin_user = User.objects.create_user("siteadmin", password="x-test-password-123", is_staff=True)
-    Membership.objects.create(user=admin_user, clinic=clinic_a, role="admin")
+    admin_user = MembershipFactory(user__username="siteadmin", user__is_staff=True, clinic=clinic_a, role="admin").user
     from django.contrib.auth.models import Permission
 
     admin_user.user_permissions.add(*Permission.objects.filter(content_type__app_label="patients"))
@@ -188,8 +184,7 @@ def test_every_admin_page_loads_for_a_clinic_admin_and_shows_only_their_clinic(c
     from django.contrib import admin
     from django.contrib.auth.models import Permission
 
-    staff_admin = User.objects.create_user("adminpages", password="x-test-password-123", is_staff=True)
-    Membership.objects.create(user=staff_admin, clinic=clinic_a, role="admin")
+    staff_admin = MembershipFactory(user__username="adminpages", user__is_staff=True, clinic=clinic_a, role="admin").user
     staff_admin.user_permissions.add(*Permission.objects.all())
     started_patient(clinic_a, prescriber, mrn="OWN-9")
     client.force_login(staff_admin)

@@ -11,7 +11,7 @@ from django.contrib.auth.models import Permission
 from django.test import RequestFactory
 from django.urls import NoReverseMatch, reverse
 
-from accounts.models import Membership, User
+from accounts.tests.factories import MembershipFactory
 from accounts.tests.test_access import clinic_b_objects  # noqa: F401 - fixture
 from patients.models import LabResult, Patient
 
@@ -20,8 +20,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def admin_a(clinic_a):
-    user = User.objects.create_user("admin-a", password="x-test-password-123", is_staff=True)
-    Membership.objects.create(user=user, clinic=clinic_a, role="admin")
+    user = MembershipFactory(user__username="admin-a", user__is_staff=True, clinic=clinic_a, role="admin").user
     user.user_permissions.add(*Permission.objects.all())
     return user
 

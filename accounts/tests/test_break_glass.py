@@ -17,6 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import AuditEvent, EmergencyAccess
+from accounts.tests.factories import MembershipFactory
 from accounts.tests.test_access import app_patterns
 from patients.models import LabResult
 from patients.services import LabEntry, lab_panel_record
@@ -113,8 +114,12 @@ def test_the_grant_reaches_no_other_page_no_write_and_no_other_patient(client, p
     assert LabResult.objects.filter(patient=patient).count() == 1
     # Lists and dashboards stay the user's own clinics.
     for name in ("patient_list", "home", "cohort"):
-        assert patient.mrn not in client.get(reverse(name)).content.decode(), name
-    assert detail(patient) not in client.post(reverse("patient_list"), {"q": patient.mrn}).content.decode()
+        response = client.get(reverse(name))
+        assert response.status_code == 200, name
+        assert patient.mrn not in response.content.decode(), name
+    response = client.post(reverse("patient_list"), {"q": patient.mrn})
+    assert response.status_code == 200 and "No patients match." in response.content.decode()
+    assert detail(patient) not in response.content.decode()
     # The grant is the user's own: a colleague of clinic B still gets the 404.
     client.force_login(outsider_prescriber)
     assert client.get(detail(patient)).status_code == 404
@@ -162,7 +167,9 @@ def test_the_grant_ends_when_its_time_is_up(client, patient, outsider):
         traveller.shift(timedelta(minutes=1))
         client.force_login(outsider)
         assert client.get(detail(patient)).status_code == 404
-        assert reverse("patient_detail", args=[patient.pk]) not in client.get(reverse("emergency_access")).content.decode()
+        response = client.get(reverse("emergency_access"))
+        assert response.status_code == 200
+        assert reverse("patient_detail", args=[patient.pk]) not in response.content.decode()
 
 
 def test_the_user_can_end_the_grant_early(client, patient, outsider):
@@ -202,11 +209,8 @@ def test_a_second_request_while_one_is_active_makes_no_second_grant(client, pati
 
 
 def test_staff_and_clinic_admins_cannot_break_glass(client, patient, clinic_b):
-    from accounts.models import Membership, User
-
     for role in ("staff", "admin"):
-        user = User.objects.create_user(f"b-{role}", password="x-test-password-123")
-        Membership.objects.create(user=user, clinic=clinic_b, role=role)
+        user = MembershipFactory(user__username=f"b-{role}", clinic=clinic_b, role=role).user
         assert request_access(client, user, patient).status_code == 403, role
     assert not EmergencyAccess.objects.exists()
 

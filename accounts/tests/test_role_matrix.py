@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from accounts.models import Membership, User
+from accounts.tests.factories import MembershipFactory
 from accounts.tests.test_access import PUBLIC, app_patterns, clinic_b_objects  # noqa: F401 - fixture
 
 pytestmark = pytest.mark.django_db
@@ -44,9 +44,7 @@ ROLE_MATRIX = {
 def one_role_each(clinic_b):
     users = {}
     for role in sorted(ALL):
-        user = User.objects.create_user(f"b-{role}", password="x-test-password-123")
-        Membership.objects.create(user=user, clinic=clinic_b, role=role)
-        users[role] = user
+        users[role] = MembershipFactory(user__username=f"b-{role}", clinic=clinic_b, role=role).user
     return users
 
 

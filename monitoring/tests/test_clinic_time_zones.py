@@ -20,7 +20,7 @@ from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import Membership
+from accounts.tests.factories import ClinicFactory, MembershipFactory
 from monitoring import services
 from monitoring.models import ClinicSettings, Digest, MonitoringItem
 from patients.models import LabResult
@@ -64,7 +64,7 @@ def worklist_overdue(body: str) -> set[tuple[str, str, int]]:
     """(MRN, test, days overdue) of the worklist's overdue section."""
     if 'data-testid="overdue"' not in body:
         return set()
-    table = body.split('data-testid="overdue"')[1].split("</table>")[0]
+    table = body.split('data-testid="overdue"')[1].split("</table>", maxsplit=1)[0]
     rows = set()
     for row in re.findall(r'<tr id="item-\d+">(.*?)</tr>', table, re.S):
         mrn = re.search(r'<a href="[^"]*">([^<]+)</a>', row).group(1)
@@ -74,7 +74,7 @@ def worklist_overdue(body: str) -> set[tuple[str, str, int]]:
 
 
 def digest_overdue(text: str) -> set[tuple[str, str, int]]:
-    block = text.split("OVERDUE (MRN — test — days overdue)")[1].split("\n\n")[0] if "OVERDUE (" in text else ""
+    block = text.split("OVERDUE (MRN — test — days overdue)")[1].split("\n\n", maxsplit=1)[0] if "OVERDUE (" in text else ""
     return {(m, t, int(d)) for m, t, d in re.findall(r"^  (\S+) — (.+) — (\d+) days?$", block, re.M)}
 
 
@@ -184,7 +184,7 @@ def test_a_nurse_in_clinics_of_two_zones_sees_each_clinic_on_its_own_date_with_a
     clinic_a.timezone, clinic_b.timezone = "Pacific/Auckland", "Pacific/Honolulu"
     clinic_a.save()
     clinic_b.save()
-    Membership.objects.create(user=nurse, clinic=clinic_b, role="nurse")
+    MembershipFactory(user=nurse, clinic=clinic_b, role="nurse")
     now = at("Pacific/Auckland", date(2026, 4, 6), 7, 30)  # 5 April 09:30 in Honolulu
     with travel(now):
         # Both LFTs fell due on 5 April (day 14): overdue from 6 April, each clinic's 6 April.
@@ -262,13 +262,10 @@ DST_SCANS = [
 @pytest.mark.parametrize(("zone", "change_day", "digest_at"), DST_SCANS,
                          ids=[f"{z.split('/')[1]}-{d:%m%d}" for z, d, _ in DST_SCANS])
 def test_f14_one_digest_per_clinic_day_across_a_dst_change(db, prescriber, zone, change_day, digest_at):
-    from accounts.models import Clinic, User
-
-    clinic = Clinic.objects.create(name=f"Clinic {zone}", code=zone.split("/")[1].lower(), timezone=zone)
+    clinic = ClinicFactory(name=f"Clinic {zone}", code=zone.split("/")[1].lower(), timezone=zone)
     clinic_ranges(clinic)
-    Membership.objects.create(user=prescriber, clinic=clinic, role="prescriber")
-    clerk = User.objects.create_user("clerk", email="clerk@example.org", password="x-test-password-123")
-    Membership.objects.create(user=clerk, clinic=clinic, role="staff")
+    MembershipFactory(user=prescriber, clinic=clinic, role="prescriber")
+    clerk = MembershipFactory(user__username="clerk", clinic=clinic, role="staff").user
     first, last = change_day - timedelta(days=2), change_day + timedelta(days=2)
     started(clinic, prescriber, mrn="F14", start=first - timedelta(days=60))  # no tests since: overdue every day
     ClinicSettings.ensure(clinic.pk)

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from accounts.models import Membership, User
+from accounts.tests.factories import MembershipFactory
 from monitoring.models import ClinicSettings, Digest, Heartbeat, MonitoringItem
 from monitoring.services import patient_schedule_recompute
 from patients.services import course_start
@@ -69,8 +69,7 @@ def test_beat_task_sends_the_digest_once_through_worker_redis_and_smtp(celery_wo
                  recorded_by=prescriber)
     patient_schedule_recompute(patient_id=patient.pk)
     assert MonitoringItem.objects.filter(course__patient=patient, overdue_from__lte=timezone.localdate()).exists()
-    staff = User.objects.create_user("e2e.staff", email="staff@clinic.example", password="x-test-password-123")
-    Membership.objects.create(user=staff, clinic=clinic_a, role="staff")
+    MembershipFactory(user__username="e2e.staff", user__email="staff@clinic.example", clinic=clinic_a, role="staff")
 
     celery_worker_process.start(EMAIL_URL=f"smtp://127.0.0.1:{smtp_sink.port}", SITE_URL="https://clinic.example")
     task_name = settings.CELERY_BEAT_SCHEDULE["monitoring-tick"]["task"]
@@ -113,8 +112,7 @@ def test_worker_killed_mid_send_loses_nothing(celery_worker_process, smtp_sink, 
     course_start(patient=patient, start_date=timezone.localdate() - timedelta(days=40), ordered_by=prescriber,
                  recorded_by=prescriber)
     patient_schedule_recompute(patient_id=patient.pk)
-    staff = User.objects.create_user("kill.staff", email="staff@clinic.example", password="x-test-password-123")
-    Membership.objects.create(user=staff, clinic=clinic_a, role="staff")
+    MembershipFactory(user__username="kill.staff", user__email="staff@clinic.example", clinic=clinic_a, role="staff")
     task_name = settings.CELERY_BEAT_SCHEDULE["monitoring-tick"]["task"]
 
     stuck = celery_worker_process.start(EMAIL_URL=f"smtp://127.0.0.1:{black_hole}", EMAIL_TIMEOUT="60",

@@ -69,5 +69,7 @@ def test_the_admin_patient_list_has_no_search_in_the_url(client, clinic_a, clini
 
     clinic_admin.user_permissions.add(*Permission.objects.filter(codename="view_patient"))
     client.force_login(clinic_admin)
-    body = client.get(reverse("admin:patients_patient_changelist")).content.decode()
+    response = client.get(reverse("admin:patients_patient_changelist"))
+    body = response.content.decode()
+    assert response.status_code == 200 and 'id="changelist"' in body
     assert 'id="searchbar"' not in body

@@ -8,7 +8,7 @@ month ends 2026-02-28 (day 28).
 import json
 import subprocess
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
@@ -126,6 +126,16 @@ def test_defaults_in_the_migration_match_the_rules():
     for (code, label, analytes, schedule, source, label_interval), req in zip(migration.DEFAULTS, DEFAULT_REQUIREMENTS, strict=True):
         assert (code, label, tuple(analytes), source, label_interval) == (req.code, req.label, req.analytes, req.source, req.label_interval)
         assert Schedule.from_dict(schedule) == req.schedule
+
+
+def test_retry_delay_grows_and_is_capped():
+    from monitoring import rules
+
+    assert rules.retry_delay(1) == timedelta(minutes=1)
+    assert rules.retry_delay(2) == timedelta(minutes=2)
+    assert rules.retry_delay(20) == timedelta(hours=1)
+    assert rules.retry_delay(20, 0.2) == timedelta(hours=1.2)
+    assert rules.retry_delay(20, 5) == timedelta(hours=1.2), "jitter is bounded"
 
 
 # --- the command ------------------------------------------------------------------------------

@@ -222,7 +222,9 @@ def test_event_onset_more_than_a_year_before_the_course_warns_until_confirmed(cl
 
 def test_the_confirmation_box_appears_only_with_the_warning(client, nurse, patient):
     client.force_login(nurse)
-    assert 'name="confirm_dates"' not in client.get(reverse("event_create", args=[patient.pk])).content.decode()
+    response = client.get(reverse("event_create", args=[patient.pk]))
+    assert response.status_code == 200 and 'name="onset_date"' in response.content.decode()
+    assert 'name="confirm_dates"' not in response.content.decode()
     response = post_event(client, patient, TODAY + timedelta(days=1))
     assert "cannot be in the future" in form_errors(response, "onset_date")
     assert 'name="confirm_dates"' not in response.content.decode()

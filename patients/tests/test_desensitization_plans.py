@@ -17,7 +17,8 @@ from patients.services import clinical_event_record, dose_change_record
 from patients.tests.factories import clinic_ranges, started_patient
 from protocols.dosing import Dose, DoseState, Reason
 from protocols.errors import InputError
-from protocols.models import DesensitizationProtocol, DesensitizationStep
+from protocols.models import DesensitizationProtocol
+from protocols.tests.factories import DesensitizationProtocolFactory
 
 pytestmark = pytest.mark.django_db
 TODAY = date(2026, 3, 2)
@@ -120,10 +121,8 @@ def test_unresolved_rash_refuses_and_agep_needs_a_written_override(patient, seeg
 
 
 def test_a_dose_the_stocked_capsules_cannot_make_is_flagged_before_approval(patient, prescriber, clinic_a):
-    jp = DesensitizationProtocol.objects.create(clinic=clinic_a, name="40 mg start", source="clinic", start_dose="40",
-                                                final_dose="300", steps_approved_by=prescriber)
-    DesensitizationStep.objects.create(protocol=jp, order=1, morning_mg=40, evening_mg=0, days=1)
-    DesensitizationStep.objects.create(protocol=jp, order=2, morning_mg=300, evening_mg=300, days=3)
+    jp = DesensitizationProtocolFactory(clinic=clinic_a, name="40 mg start", start_dose="40", final_dose="300",
+                                        steps_approved_by=prescriber, steps=[(40, 0, 1), (300, 300, 3)])
     preview = plan_preview(patient=patient, protocol=jp, start=TODAY, rash_event=patient.rash)
     assert "Step 1 morning dose 40 mg cannot be made from 150 mg capsules (capsules are not opened)." in preview.problems
     clinic_a.capsule_strengths = [20, 40]

@@ -83,11 +83,15 @@ def test_no_dose_is_pre_chosen_and_the_evening_waits_for_1600(client, nurse, pla
     page = client.get(plan_url(plan)).content.decode()
     form = page[page.index('action="' + reverse("plan_record_day", args=[plan.patient_id, plan.pk, plan.days.get(number=1).pk])):]
     form = form[:form.index("</form>")]
-    assert 'type="radio" name="morning_taken"' in form and 'type="radio" name="evening_taken"' in form
+    assert 'name="morning_taken"' in form and 'name="evening_taken"' in form and form.count('type="radio"') == 4
+    assert 'id="m-taken"' in form and 'id="e-missed"' in form
     assert "checked" not in form
     assert 'data-testid="evening-dose" disabled' in form and "recorded from 16:00 (clinic time)" in form
     with at(16):
-        page = client.get(plan_url(plan)).content.decode()
+        client.force_login(nurse)  # the session of 09:00 has idled out: the page would be the sign-in page
+        response = client.get(plan_url(plan))
+    page = response.content.decode()
+    assert response.status_code == 200 and 'data-testid="evening-dose"' in page
     assert 'data-testid="evening-dose" disabled' not in page
 
 
@@ -120,8 +124,16 @@ def test_the_morning_alone_waits_for_the_evening(client, nurse, plan):
 def test_unanswered_doses_are_not_read_as_missed(client, nurse, plan):
     client.force_login(nurse)
     with at(20):
-        page, day = record(client, nurse, plan, morning_taken="garbage")
+        page, day = record(client, nurse, plan, note="nothing answered")
     assert "Say whether the morning and the evening dose was taken or missed." in page
+    assert not day.recorded and DesensitizationPlan.objects.get().status == "active"
+
+
+def test_an_answer_that_is_neither_taken_nor_missed_is_a_message(client, nurse, plan):
+    client.force_login(nurse)
+    with at(20):
+        page, day = record(client, nurse, plan, morning_taken="garbage", evening_taken="taken")
+    assert "Day 1 was not recorded. Morning dose: choose taken or missed." in page
     assert not day.recorded and DesensitizationPlan.objects.get().status == "active"
 
 
@@ -136,10 +148,29 @@ def test_a_day_in_the_future_cannot_be_recorded(client, nurse, plan):
     assert "cannot be recorded before 16:00" in page and not day2.recorded
 
 
-def test_a_reaction_grade_that_is_not_1_to_4_is_a_message(client, nurse, plan):
+@pytest.mark.parametrize("grade", ["²", "5", "0", "-1", "2.0", ""])
+def test_a_reaction_grade_that_is_not_1_to_4_is_a_message(client, nurse, plan, grade):
     client.force_login(nurse)
-    page, day = record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade="²")
-    assert "Give the CTCAE grade of the reaction." in page and not day.recorded
+    page, day = record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade=grade)
+    assert "Day 1 was not recorded. Reaction grade (CTCAE):" in page and not day.recorded
+    assert ("is not a grade: choose grade 1, 2, 3 or 4." in page if grade
+            else "Give the CTCAE grade of the reaction." in page)
+    assert DesensitizationPlan.objects.get().status == "active"
+
+
+def test_a_reaction_needs_its_grade_and_a_grade_needs_the_reaction(client, nurse, plan):
+    client.force_login(nurse)
+    page, day = record(client, nurse, plan, morning_taken="taken", reaction="on")
+    assert "Reaction grade (CTCAE): Give the CTCAE grade of the reaction." in page and not day.recorded
+    page, day = record(client, nurse, plan, morning_taken="taken", reaction_grade="2")
+    assert "Tick “Reaction” to record a reaction of this grade, or clear the grade." in page and not day.recorded
+    assert DesensitizationPlan.objects.get().status == "active"
+
+
+def test_a_note_longer_than_300_characters_is_a_message(client, nurse, plan):
+    client.force_login(nurse)
+    page, day = record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade="1", note="x" * 301)
+    assert "Note: Ensure this value has at most 300 characters (it has 301)." in page and not day.recorded
 
 
 # --- after a reaction: the reaction guidance ------------------------------------------------------
@@ -197,7 +228,8 @@ def test_a_plan_starts_at_most_a_year_ahead(client, prescriber, patient, seegobi
     client.force_login(prescriber)
     assert 'data-testid="plan-preview"' in preview(client, patient, seegobin, (TODAY + timedelta(days=365)).isoformat())
     page = preview(client, patient, seegobin, (TODAY + timedelta(days=366)).isoformat())
-    assert "Start date: This date is more than a year ahead" in page and 'data-testid="plan-preview"' not in page
+    # Refused at the field (patients.forms.PlanChoiceForm): no calendar on another date.
+    assert "This date is more than a year ahead" in page and 'data-testid="plan-preview"' not in page
     page = preview(client, patient, seegobin, "9999-12-31")  # was an OverflowError
     assert "more than a year ahead" in page
     response = client.post(reverse("plan_create", args=[patient.pk]),
@@ -220,7 +252,8 @@ def test_the_last_checkpoint_inhibitor_dose(client, prescriber, patient, seegobi
     if problem is None:
         assert DesensitizationPlan.objects.get().checkpoint_inhibitor_last_dose == last_dose
     else:
-        assert f"Last checkpoint-inhibitor dose: This date {problem}" in html.unescape(response.content.decode())
+        page = html.unescape(response.content.decode())
+        assert f"This date {problem}" in page and 'id="error_1_id_checkpoint_inhibitor_last_dose"' in page  # at the field
         assert not DesensitizationPlan.objects.exists()
 
 
@@ -246,3 +279,128 @@ def test_a_plan_resumes_at_most_a_year_ahead(client, nurse, prescriber, plan, re
     else:
         assert f"Resume on: This date is {problem}" in html.unescape(response.content.decode())
         assert plan.status == "paused" and not plan.decisions.exists()
+
+
+# --- the plan forms refuse what they cannot read (patients.forms) -------------------------------------
+
+
+def paused(client, nurse, prescriber, plan):
+    with at(10):
+        record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade="1")
+    client.force_login(prescriber)
+    plan.refresh_from_db()
+    return plan
+
+
+def decide(client, plan, **data):
+    response = client.post(reverse("plan_decide", args=[plan.patient_id, plan.pk]), data, follow=True)
+    assert response.status_code == 200
+    plan.refresh_from_db()
+    return html.unescape(response.content.decode())
+
+
+@pytest.mark.parametrize(("data", "message"), [
+    ({"decision": "continue", "reason": "Mild"},
+     "The decision was not recorded. This page is out of date (it carries no version of the plan): reload it and try "
+     "again."),
+    ({"decision": "continue", "reason": "Mild", "version": "abc"}, "This page is out of date"),
+    ({"decision": "continue", "reason": "Mild", "resume_on": "2026-02-30"},
+     "Resume on: Not a date: use the date picker (YYYY-MM-DD)."),
+    ({"decision": "continue", "reason": "   "}, "Reason: Give the reason for the decision."),
+    ({"decision": "skip_ahead", "reason": "Mild"}, "Decision: Choose one of the decisions listed."),
+    ({"reason": "Mild"}, "Decision: Choose a decision."),
+])
+def test_a_decision_the_form_refuses_is_a_message_and_changes_nothing(client, nurse, prescriber, plan, data, message):
+    plan = paused(client, nurse, prescriber, plan)
+    data = {"version": plan.version, **data}
+    if "carries no version" in message:
+        del data["version"]
+    page = decide(client, plan, **data)
+    assert message in page
+    assert plan.status == "paused" and not plan.decisions.exists()
+
+
+def test_the_decision_form_carries_the_version_and_its_ids(client, nurse, prescriber, plan):
+    plan = paused(client, nurse, prescriber, plan)
+    page = html.unescape(client.get(plan_url(plan)).content.decode())
+    assert f'name="version" value="{plan.version}"' in page
+    assert all(f'id="{i}"' in page for i in ("d-continue", "d-stop", "d-reason", "d-resume"))
+    decide(client, plan, decision="repeat", reason="Mild; antihistamine", version=plan.version)
+    assert plan.status == "active" and plan.decisions.get().decision == "repeat"
+
+
+@pytest.fixture
+def other_protocol(clinic_b, outsider_prescriber):
+    from protocols.models import DesensitizationStep
+
+    own = DesensitizationProtocol.objects.create(clinic=clinic_b, name="Clinic B's own", source="clinic",
+                                                start_dose="150", final_dose="600", steps_approved_by=outsider_prescriber)
+    DesensitizationStep.objects.create(protocol=own, order=1, morning_mg=150, evening_mg=150, days=2)
+    DesensitizationStep.objects.create(protocol=own, order=2, morning_mg=600, evening_mg=600, days=2)
+    return own
+
+
+def start_post(client, patient, **data):
+    response = client.post(reverse("plan_create", args=[patient.pk]), data, follow=True)
+    assert response.status_code == 200
+    return html.unescape(response.content.decode())
+
+
+def test_another_clinics_protocol_is_refused_not_looked_up(client, prescriber, patient, other_protocol):
+    client.force_login(prescriber)
+    page = preview(client, patient, other_protocol, TODAY.isoformat())
+    assert "Choose a protocol from the list: this one is not available to you." in page
+    assert 'data-testid="plan-preview"' not in page and "Clinic B's own" not in page
+    page = start_post(client, patient, protocol=other_protocol.pk, rash_event=patient.rash.pk,
+                      start_date=TODAY.isoformat())
+    assert "The plan was not started. Protocol: Choose a protocol from the list" in page
+    assert not DesensitizationPlan.objects.exists()
+    assert patient.courses.get().dose_state == "withheld"
+
+
+def test_another_patients_rash_is_refused(client, prescriber, nurse, patient, seegobin, clinic_a):
+    other = started_patient(clinic_a, prescriber, days_ago=60)
+    rash = clinical_event_record(patient=other, recorded_by=nurse, kind="rash", grade=2,
+                                 onset_date=TODAY - timedelta(days=30), resolved_date=TODAY - timedelta(days=5))
+    client.force_login(prescriber)
+    page = start_post(client, patient, protocol=seegobin.pk, rash_event=rash.pk, start_date=TODAY.isoformat())
+    assert "The plan was not started. The rash it follows: Choose one of this patient's recorded rashes." in page
+    assert not DesensitizationPlan.objects.exists()
+
+
+@pytest.mark.parametrize("start", ["2026-02-30", "not-a-date", "20260302x"])
+def test_a_start_date_that_is_not_a_date_never_starts_a_plan(client, prescriber, patient, seegobin, start):
+    client.force_login(prescriber)
+    page = preview(client, patient, seegobin, start)
+    assert "Not a date: use the date picker (YYYY-MM-DD)." in page and 'data-testid="plan-preview"' not in page
+    page = start_post(client, patient, protocol=seegobin.pk, rash_event=patient.rash.pk, start_date=start)
+    assert "The plan was not started. Start date: Not a date: use the date picker (YYYY-MM-DD)." in page
+    assert not DesensitizationPlan.objects.exists()
+
+
+def test_the_first_visit_chooses_the_latest_resolved_rash_and_today(client, prescriber, patient):
+    client.force_login(prescriber)
+    page = html.unescape(client.get(reverse("plan_create", args=[patient.pk])).content.decode())
+    assert f'<option value="{patient.rash.pk}" selected>' in page
+    assert f'value="{TODAY.isoformat()}" id="p-start"' in page
+    assert 'data-testid="plan-preview"' not in page and "This field is required" not in page
+
+
+def test_a_last_dose_without_the_prior_inhibitor_ticked_is_refused(client, prescriber, patient, seegobin):
+    client.force_login(prescriber)
+    page = start_post(client, patient, protocol=seegobin.pk, rash_event=patient.rash.pk, start_date=TODAY.isoformat(),
+                      checkpoint_inhibitor_last_dose="2025-12-01")
+    assert "Tick “Previously treated with a PD-1/PD-L1 inhibitor”, or clear this date." in page
+    assert not DesensitizationPlan.objects.exists()
+
+
+def test_an_agep_rash_needs_the_written_reason_at_the_field(client, prescriber, patient, seegobin):
+    patient.rash.blistering_or_mucosal = True
+    patient.rash.save()
+    client.force_login(prescriber)
+    data = {"protocol": seegobin.pk, "rash_event": patient.rash.pk, "start_date": TODAY.isoformat()}
+    page = start_post(client, patient, **data, override_reason="  ")
+    assert "Give the reason to go ahead despite AGEP, blistering or mucosal involvement." in page
+    assert not DesensitizationPlan.objects.exists()
+    start_post(client, patient, **data, override_reason="Minimal mucosal involvement; allergist agrees")
+    assert DesensitizationPlan.objects.get().override_reason.startswith("Minimal mucosal")

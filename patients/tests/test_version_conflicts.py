@@ -30,11 +30,9 @@ def patient(clinic_a, prescriber):
 
 @pytest.fixture
 def second_prescriber(clinic_a):
-    from accounts.models import Membership, User
+    from accounts.tests.factories import MembershipFactory
 
-    user = User.objects.create_user("prescriber2", password="x-test-password-123")
-    Membership.objects.create(user=user, clinic=clinic_a, role="prescriber")
-    return user
+    return MembershipFactory(user__username="prescriber2", clinic=clinic_a, role="prescriber").user
 
 
 def dose_form(version, **fields):

@@ -1,11 +1,9 @@
 """Patient screens through the test client: scoping, roles, bad input, escaping and
-query counts that do not grow with the data."""
+pinned query counts that do not grow with the data."""
 
 from datetime import timedelta
 
 import pytest
-from django.db import connection
-from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -14,6 +12,11 @@ from patients.services import LabEntry, lab_panel_record
 from patients.tests.factories import PatientFactory, clinic_ranges, started_patient
 
 pytestmark = pytest.mark.django_db
+
+# Pinned (Zulip's assert_database_query_count): a change is a decision, seen in review.
+# The same on SQLite and PostgreSQL.
+PATIENT_LIST_QUERIES = 11
+PATIENT_PAGE_QUERIES = 31
 
 
 @pytest.fixture
@@ -52,13 +55,12 @@ def test_patient_list_query_count_does_not_grow(client, nurse, clinic_a, prescri
     clinic_ranges(clinic_a)
     client.force_login(nurse)
     started_patient(clinic_a, prescriber)
-    with CaptureQueriesContext(connection) as small:
+    with django_assert_num_queries(PATIENT_LIST_QUERIES):
         client.get(reverse("patient_list"))
-    small_count = len(small.captured_queries)
     for _ in range(15):
         p = started_patient(clinic_a, prescriber)
         add_labs(p, nurse, 2)
-    with django_assert_num_queries(small_count):
+    with django_assert_num_queries(PATIENT_LIST_QUERIES):  # and does not grow with the data
         response = client.get(reverse("patient_list"))
     assert response.status_code == 200
 
@@ -66,14 +68,13 @@ def test_patient_list_query_count_does_not_grow(client, nurse, clinic_a, prescri
 def test_patient_page_query_count_does_not_grow(client, patient, nurse, clinic_admin, django_assert_num_queries):
     client.force_login(clinic_admin)
     add_labs(patient, nurse, 1)
-    with CaptureQueriesContext(connection) as small:
+    with django_assert_num_queries(PATIENT_PAGE_QUERIES):
         client.get(reverse("patient_detail", args=[patient.pk]))
-    small_count = len(small.captured_queries)
     start = timezone.now() - timedelta(days=200)
     for i in range(30):
         lab_panel_record(patient=patient, collected_at=start + timedelta(days=i), entered_by=nurse,
                          entries=[LabEntry("alt", "30"), LabEntry("cpk", "100"), LabEntry("heart_rate", "70")])
-    with django_assert_num_queries(small_count):
+    with django_assert_num_queries(PATIENT_PAGE_QUERIES):  # and does not grow with the data
         response = client.get(reverse("patient_detail", args=[patient.pk]))
     assert response.status_code == 200
 
@@ -170,7 +171,9 @@ def test_audit_trail_shows_who_changed_what(client, patient, nurse, clinic_admin
     page = client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
     assert 'data-testid="audit"' in page and "Zorn → Zorn-Berg" in page
     client.force_login(nurse)
-    assert 'data-testid="audit"' not in client.get(reverse("patient_detail", args=[patient.pk])).content.decode()
+    response = client.get(reverse("patient_detail", args=[patient.pk]))
+    assert response.status_code == 200 and "Zorn-Berg" in response.content.decode()
+    assert 'data-testid="audit"' not in response.content.decode()
 
 
 def test_archiving_hides_the_patient_from_the_list(client, patient, clinic_admin):
@@ -179,5 +182,7 @@ def test_archiving_hides_the_patient_from_the_list(client, patient, clinic_admin
     patient.refresh_from_db()
     assert patient.archived_at is not None
     link = f'href="/patients/{patient.pk}/"'
-    assert link not in client.get(reverse("patient_list")).content.decode()
+    response = client.get(reverse("patient_list"))
+    assert response.status_code == 200 and "No patients." in response.content.decode()
+    assert link not in response.content.decode()
     assert link in client.get(reverse("patient_list") + "?include_archived=on").content.decode()
