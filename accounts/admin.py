@@ -124,10 +124,11 @@ class ClinicScopedAdmin(SaneDatesAdminMixin, KeepUntouchedInstantsMixin, ScopedC
         return qs.for_user(request.user)
 
 
-class ReadOnlyScopedAdmin(ClinicScopedAdmin):
-    """Rows written only through the app's workflows (they keep state consistent)."""
+class ReadOnlyMixin:
+    """Viewed in the admin, never added, changed or deleted there (for a ModelAdmin or an
+    inline: both call these with the request, inlines also with the parent object)."""
 
-    def has_add_permission(self, request):
+    def has_add_permission(self, request, obj=None):
         return False
 
     def has_change_permission(self, request, obj=None):
@@ -135,6 +136,10 @@ class ReadOnlyScopedAdmin(ClinicScopedAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class ReadOnlyScopedAdmin(ReadOnlyMixin, ClinicScopedAdmin):
+    """Rows written only through the app's workflows (they keep state consistent)."""
 
 
 class ScopedHistoryAdmin(ClinicScopedAdmin, SimpleHistoryAdmin):

@@ -15,25 +15,55 @@ from accounts.models import Clinic, User
 from monitoring import rules
 from monitoring.models import ClinicSettings, Requirement
 from patients.models import DoseChangeEvent, LabResult, TreatmentCourse
-
-LEVELS = ["600", "450", "300", "withheld", "desensitization", "discontinued"]
-LEVEL_LABELS = {"600": "600 mg BID", "450": "450 mg BID", "300": "300 mg BID", "withheld": "Withheld",
-                "desensitization": "Desensitization", "discontinued": "Discontinued"}
-
-
-def _level(state: str, dose: int | None) -> str | None:
-    if state == "on_drug":
-        return str(dose) if str(dose) in LEVELS else None
-    return state if state in LEVELS else None
+from protocols.dosing import LEVELS, level_of
 
 
 def _month_ends(today: date, months: int) -> list[date]:
-    ends = []
     first = today.replace(day=1)
-    for i in range(months - 1, 0, -1):
-        ends.append(rules.add_months(first, -i + 1) - timedelta(days=1))
-    ends.append(today)
-    return ends
+    return [*(rules.add_months(first, -i + 1) - timedelta(days=1) for i in range(months - 1, 0, -1)), today]
+
+
+def _levels_over_time(course_rows: list[dict], events: dict[int, list[dict]], ends: list[date]) -> list[dict]:
+    """The dose level of every course at each month end (the last event on or before it)."""
+    over_time = []
+    for end in ends:
+        counts: Counter[str] = Counter()
+        for c in course_rows:
+            state = None
+            for e in events[c["pk"]]:
+                if e["effective_date"] > end:
+                    break
+                state = level_of(e["to_state"], e["to_dose_mg_bid"])
+            if state:
+                counts[state] += 1
+        over_time.append({"month": end.strftime("%b %Y"), **{k: counts.get(k, 0) for k in LEVELS}})
+    return over_time
+
+
+# A toxicity event by the state it leads to.
+_TOXICITY_KIND = {"withheld": "withhold", "on_drug": "reduction", "discontinued": "discontinuation"}
+
+
+def _reductions(course_rows: list[dict], events: dict[int, list[dict]]) -> tuple[Counter, list[int], Counter]:
+    """Reductions per course (0, 1, 2 or more), days to the first one, and the toxicity
+    behind each withhold, reduction or discontinuation. A reduction is an event whose
+    active dose is below the dose in use before."""
+    per_course: Counter[int] = Counter()
+    first_days: list[int] = []
+    reasons: Counter[tuple[str, str]] = Counter()
+    for c in course_rows:
+        active, n = None, 0
+        for e in events[c["pk"]]:
+            if e["to_state"] == "on_drug":
+                if active is not None and e["to_dose_mg_bid"] < active:
+                    n += 1
+                    if n == 1:
+                        first_days.append((e["effective_date"] - c["start_date"]).days)
+                active = e["to_dose_mg_bid"]
+            if e["reason"] == "toxicity" and e["to_state"] in _TOXICITY_KIND:
+                reasons[(e["toxicity"] or "not recorded", _TOXICITY_KIND[e["to_state"]])] += 1
+        per_course[min(n, 2)] += 1
+    return per_course, first_days, reasons
 
 
 def overview(*, user: User, today: date, clinic_id: int | None = None, months: int = 12) -> dict:
@@ -48,47 +78,19 @@ def overview(*, user: User, today: date, clinic_id: int | None = None, months: i
             "course_id", "effective_date", "from_state", "from_dose_mg_bid", "to_state", "to_dose_mg_bid", "reason", "toxicity"):
         events[e["course_id"]].append(e)
 
-    now_counts = Counter(_level(c["dose_state"], c["dose_mg_bid"]) for c in course_rows)
-    now = [{"level": LEVEL_LABELS[k], "count": now_counts.get(k, 0)} for k in LEVELS]
+    now_counts = Counter(level_of(c["dose_state"], c["dose_mg_bid"]) for c in course_rows)
+    now = [{"level": LEVELS[k], "count": now_counts.get(k, 0)} for k in LEVELS]
 
-    # Dose level of every course at each month end (the last event on or before it).
-    ends = _month_ends(today, months)
-    over_time = []
-    for end in ends:
-        counts = Counter()
-        for c in course_rows:
-            state = None
-            for e in events[c["pk"]]:
-                if e["effective_date"] > end:
-                    break
-                state = _level(e["to_state"], e["to_dose_mg_bid"])
-            if state:
-                counts[state] += 1
-        over_time.append({"month": end.strftime("%b %Y"), **{k: counts.get(k, 0) for k in LEVELS}})
-
-    # Reductions: an event whose active dose is below the dose in use before.
-    reductions_per_course, first_reduction_days, reasons = Counter(), [], Counter()
-    for c in course_rows:
-        active, n = None, 0
-        for e in events[c["pk"]]:
-            if e["to_state"] == "on_drug":
-                if active is not None and e["to_dose_mg_bid"] < active:
-                    n += 1
-                    if n == 1:
-                        first_reduction_days.append((e["effective_date"] - c["start_date"]).days)
-                active = e["to_dose_mg_bid"]
-            if e["reason"] == "toxicity" and e["to_state"] in ("withheld", "on_drug", "discontinued") and e["reason"] != "start":
-                kind = {"withheld": "withhold", "on_drug": "reduction", "discontinued": "discontinuation"}[e["to_state"]]
-                reasons[(e["toxicity"] or "not recorded", kind)] += 1
-        reductions_per_course[min(n, 2)] += 1
+    over_time = _levels_over_time(course_rows, events, _month_ends(today, months))
+    reductions_per_course, first_reduction_days, reasons = _reductions(course_rows, events)
     on_treatment_days = [((c["end_date"] or today) - c["start_date"]).days for c in course_rows]
 
     return {
         "n_courses": len(course_rows),
         "now": now,
         "over_time": over_time,
-        "levels": [LEVEL_LABELS[k] for k in LEVELS],
-        "level_keys": LEVELS,
+        "levels": [LEVELS[k] for k in LEVELS],
+        "level_keys": list(LEVELS),
         "reductions": [{"label": "none", "count": reductions_per_course.get(0, 0)},
                        {"label": "one", "count": reductions_per_course.get(1, 0)},
                        {"label": "two", "count": reductions_per_course.get(2, 0)}],

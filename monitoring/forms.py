@@ -113,3 +113,11 @@ class MonitoringRecordForm(SaneDatesMixin, forms.ModelForm):
     def __init__(self, *args, requirements, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["requirement_code"] = forms.ChoiceField(choices=[(r.code, r.label) for r in requirements], label="Test")
+
+
+class PreferencesForm(forms.Form):
+    """A user's email preferences (the preferences page and the digest's unsubscribe link)."""
+
+    digests_enabled = forms.BooleanField(
+        required=False, widget=forms.CheckboxInput(attrs={"id": "digests_enabled"}),
+        label="Send me the daily digest of overdue and due-today monitoring, and escalations")

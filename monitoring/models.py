@@ -217,15 +217,8 @@ class MonitoringItem(models.Model):
     def status_on(self, today: date, due_soon_days: int = rules.DEFAULT_DUE_SOON_DAYS) -> str:
         """Status on `today` from the stored dates: not_required, ok, due_soon, overdue,
         or snoozed (past due, a follow-up recorded, snooze not over)."""
-        if self.due_date is None:
-            return rules.NOT_REQUIRED
-        if self.overdue_from is not None and today >= self.overdue_from:
-            return rules.OVERDUE
-        if today > self.due_date:
-            return "snoozed" if self.snoozed_until and self.snoozed_until >= today else rules.DUE_SOON
-        if today >= self.due_date - timedelta(days=due_soon_days):
-            return rules.DUE_SOON
-        return rules.OK
+        return rules.status(self.due_date, today, due_soon_days=due_soon_days, snoozed_until=self.snoozed_until,
+                            first_overdue=self.overdue_from)
 
     def days_overdue(self, today: date) -> int:
         return (today - self.due_date).days if self.due_date else 0

@@ -18,14 +18,14 @@ no interval in the label (§4.3, §4.4, §5, §10): they are due only where a cl
 from __future__ import annotations
 
 import calendar
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
 from protocols.errors import InputError
 
-NOT_REQUIRED, OK, DUE_SOON, OVERDUE = "not_required", "ok", "due_soon", "overdue"
-STATUSES = (NOT_REQUIRED, OK, DUE_SOON, OVERDUE)
+NOT_REQUIRED, OK, DUE_SOON, OVERDUE, SNOOZED = "not_required", "ok", "due_soon", "overdue", "snoozed"
 DEFAULT_DUE_SOON_DAYS = 3
 DEFAULT_GRACE_DAYS = 0
 
@@ -81,7 +81,8 @@ class Schedule:
 
     def bounds(self, start: date) -> list[tuple[date, date | None, Phase]]:
         """Each phase with its first day and the day after its last (None: open-ended)."""
-        out, begin, months = [], start, 0
+        out: list[tuple[date, date | None, Phase]] = []
+        begin, months = start, 0
         for phase in self.phases:
             if phase.months is None:
                 out.append((begin, None, phase))
@@ -130,19 +131,30 @@ def recheck_due(*, hold_start: date, last: date | None, every_days: int) -> date
     return base + timedelta(days=every_days)
 
 
-def satisfied_days(results_by_day: dict[date, set[str]], analytes, *, since: date | None = None) -> list[date]:
+def satisfied_days(results_by_day: dict[date, set[str]], analytes: Iterable[str], *, since: date | None = None) -> list[date]:
     """The days on which every analyte of a requirement was resulted (a full panel
     counts; ALT alone is not a liver panel), on or after `since`, in order."""
     wanted = set(analytes)
     return sorted(d for d, found in results_by_day.items() if wanted <= found and (since is None or d >= since))
 
 
+_COMPUTE: Any = object()
+
+
 def status(due: date | None, today: date, *, grace_days: int = DEFAULT_GRACE_DAYS,
-           due_soon_days: int = DEFAULT_DUE_SOON_DAYS) -> str:
+           due_soon_days: int = DEFAULT_DUE_SOON_DAYS, snoozed_until: date | None = None,
+           first_overdue: date | None = _COMPUTE) -> str:
+    """The one status rule: not_required, ok, due_soon, overdue, or snoozed (past due, a
+    follow-up recorded, the snooze not over). `first_overdue` is an item's stored
+    `overdue_from` (computed from `due`, the grace and the snooze when not given)."""
     if due is None:
         return NOT_REQUIRED
-    if today > due + timedelta(days=grace_days):
+    if first_overdue is _COMPUTE:
+        first_overdue = overdue_from(due, grace_days=grace_days, snoozed_until=snoozed_until)
+    if first_overdue is not None and today >= first_overdue:
         return OVERDUE
+    if today > due:
+        return SNOOZED if snoozed_until and snoozed_until >= today else DUE_SOON
     if today >= due - timedelta(days=due_soon_days):
         return DUE_SOON
     return OK
@@ -190,18 +202,23 @@ DEFAULT_REQUIREMENTS: tuple[RequirementDef, ...] = (
 )
 
 
+def due_on(schedule: Schedule, *, start: date, last: date | None, today: date) -> tuple[date | None, str]:
+    """The due date of one requirement on `today`, and the notice when its schedule is
+    over and its last due test was not done: a one-time notice, not a recurring overdue
+    flag (§5 convention 5)."""
+    due = next_due(schedule, start, last)
+    end = schedule.end(start)
+    if due is not None and end is not None and today >= end:
+        return None, f"missed: the test due {due:%d %b %Y} was not done (reference §5)"
+    return due, ""
+
+
 def evaluate(
     schedule: Schedule, *, start: date, last: date | None, today: date,
     grace_days: int = DEFAULT_GRACE_DAYS, due_soon_days: int = DEFAULT_DUE_SOON_DAYS,
 ) -> dict[str, Any]:
     """Due date, status and any notice of one requirement for one patient on `today`."""
-    due = next_due(schedule, start, last)
-    notice = ""
-    end = schedule.end(start)
-    if due is not None and end is not None and today >= end:
-        # The schedule is over and its last due test was not done: a one-time notice,
-        # not a recurring overdue flag (§5 convention 5).
-        due, notice = None, f"missed: the test due {next_due(schedule, start, last):%d %b %Y} was not done (reference §5)"
+    due, notice = due_on(schedule, start=start, last=last, today=today)
     result: dict[str, Any] = {"due": due, "status": status(due, today, grace_days=grace_days, due_soon_days=due_soon_days)}
     if notice:
         result["notice"] = notice

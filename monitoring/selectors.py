@@ -24,7 +24,49 @@ def pending_recommendations(*, user: User, clinic_id: int | None = None) -> Quer
     return qs.order_by("created_at")
 
 
-def withheld_courses(*, user: User, clinic_id: int | None = None) -> list[TreatmentCourse]:
+@dataclass(frozen=True)
+class ItemRow:
+    """A monitoring item as a page shows it on its clinic's today (one status rule:
+    monitoring.rules.status)."""
+
+    item: MonitoringItem
+    today: date
+    status: str
+    days_late: int
+
+    @classmethod
+    def of(cls, item: MonitoringItem, today: date, due_soon_days: int) -> ItemRow:
+        return cls(item, today, item.status_on(today, due_soon_days), item.days_overdue(today))
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    """A course on hold with the newest value of each analyte of its recovery condition."""
+
+    course: TreatmentCourse
+    recovery: list[dict]
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """A desensitization plan in progress with its day on the clinic's today (or the next
+    unrecorded one) and whether a day was missed."""
+
+    plan: DesensitizationPlan
+    day: PlanDay | None
+    missed: bool
+
+
+def patient_item_rows(patient) -> list[ItemRow]:
+    """The patient page's monitoring section: every item on the clinic's today."""
+    today = clinic_today(patient.clinic)
+    soon = ClinicSettings.for_clinic(patient.clinic_id).due_soon_days
+    items = MonitoringItem.objects.filter(course__patient=patient).select_related("requirement") \
+        .order_by("due_date", "requirement__code")
+    return [ItemRow.of(item, today, soon) for item in items]
+
+
+def withheld_courses(*, user: User, clinic_id: int | None = None) -> list[HoldRow]:
     """Courses on hold, each with the newest value of every analyte in its recovery
     condition (one query for the courses, one for the values)."""
     qs = TreatmentCourse.objects.for_user(user).on_treatment().filter(dose_state=DoseState.WITHHELD)
@@ -37,11 +79,8 @@ def withheld_courses(*, user: User, clinic_id: int | None = None) -> list[Treatm
         labs = LabResult.objects.filter(patient__in=[c.patient_id for c in courses], analyte__in=analytes)
         for lab in labs.order_by("-collected_at").only("patient_id", "analyte", "value", "unit", "x_uln", "grade", "collected_at"):
             latest.setdefault((lab.patient_id, lab.analyte), lab)
-    for course in courses:
-        course.recovery_rows = [
-            {"criterion": c, "latest": latest.get((course.patient_id, c.get("analyte")))} for c in course.recovery_condition
-        ]
-    return courses
+    return [HoldRow(course, [{"criterion": c, "latest": latest.get((course.patient_id, c.get("analyte")))}
+                             for c in course.recovery_condition]) for course in courses]
 
 
 @dataclass(frozen=True)
@@ -67,12 +106,8 @@ def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | Non
 def _items(qs, *, days: dict[int, ClinicDay], requirement: str | None) -> list:
     if requirement:
         qs = qs.filter(requirement__code=requirement)
-    items = list(qs.with_patient().order_by("due_date", "course__patient__mrn"))
-    for item in items:
-        day = days[item.clinic_id]
-        item.today = day.today
-        item.status, item.days_late = item.status_on(day.today, day.due_soon_days), item.days_overdue(day.today)
-    return items
+    items = qs.with_patient().order_by("due_date", "course__patient__mrn")
+    return [ItemRow.of(item, days[item.clinic_id].today, days[item.clinic_id].due_soon_days) for item in items]
 
 
 def overdue_items(*, user: User, days: dict[int, ClinicDay], requirement: str | None = None):
@@ -124,16 +159,14 @@ def worklist(*, user: User, now: datetime | None = None, days: dict[int, ClinicD
         return not (mrn and mrn.lower() not in patient.mrn.lower())
 
     sections = {
-        "overdue": [i for i in overdue_items(user=user, days=days, requirement=requirement) if keep(i.course.patient)],
-        "due_soon": [i for i in due_items(user=user, days=days, requirement=requirement) if keep(i.course.patient)],
+        "overdue": [r for r in overdue_items(user=user, days=days, requirement=requirement) if keep(r.item.course.patient)],
+        "due_soon": [r for r in due_items(user=user, days=days, requirement=requirement) if keep(r.item.course.patient)],
         "recommendations": [r for r in pending_recommendations(user=user, clinic_id=clinic_id) if keep(r.course.patient)],
-        "withheld": [c for c in withheld_courses(user=user, clinic_id=clinic_id) if keep(c.patient)],
+        "withheld": [r for r in withheld_courses(user=user, clinic_id=clinic_id) if keep(r.course.patient)],
         "high_grades": recent_high_grades(user=user, days=days, nurse_id=nurse_id, mrn=mrn),
     }
-    today = worklist_today(days)
     todays = {cid: d.today for cid, d in days.items()}
-    for extra in WORKLIST_EXTRAS:
-        sections.update(extra(user=user, today=today, todays=todays, clinic_id=clinic_id, keep=keep))
+    sections["plans"] = running_plans(user=user, today=worklist_today(days), todays=todays, clinic_id=clinic_id, keep=keep)
     return sections
 
 
@@ -144,13 +177,8 @@ def worklist_today(days: dict[int, ClinicDay]) -> date:
     return dates.pop() if len(dates) == 1 else timezone.localdate()
 
 
-# Other features add worklist sections (desensitization plans):
-# f(user, today, todays, clinic_id, keep) -> dict, where todays is {clinic_id: that clinic's today}.
-WORKLIST_EXTRAS: list = []
-
-
 def running_plans(*, user: User, today, todays: dict[int, date] | None = None, clinic_id: int | None = None,
-                  keep=lambda p: True) -> dict:
+                  keep=lambda p: True) -> list[PlanRow]:
     """Desensitization plans in progress with today's step (worklist section); "today"
     and "missed" on the plan's clinic's date."""
     qs = DesensitizationPlan.objects.for_user(user).running().select_related("patient__clinic", "protocol") \
@@ -162,12 +190,10 @@ def running_plans(*, user: User, today, todays: dict[int, date] | None = None, c
     by_plan: dict = {}
     for d in days:
         by_plan.setdefault(d.plan_id, []).append(d)
+    rows = []
     for p in plans:
         local = (todays or {}).get(p.patient.clinic_id, today)
         mine = by_plan.get(p.pk, [])
-        p.today = next((d for d in mine if d.date == local), None) or next((d for d in mine if not d.recorded), None)
-        p.missed = any(d.date < local and not d.recorded for d in mine)
-    return {"plans": plans}
-
-
-WORKLIST_EXTRAS.append(running_plans)
+        day = next((d for d in mine if d.date == local), None) or next((d for d in mine if not d.recorded), None)
+        rows.append(PlanRow(p, day, any(d.date < local and not d.recorded for d in mine)))
+    return rows

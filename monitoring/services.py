@@ -118,7 +118,7 @@ def _test_days(course: TreatmentCourse, requirements: list[Requirement]) -> dict
     result belongs to the day of the clinic's wall clock, whatever the server's zone."""
     clinic = course.patient.clinic
     tz = clinic_time.clinic_zone(clinic)
-    start = clinic_time.clinic_day_start(clinic, course.start_date)
+    start = course.started_at
     by_day: dict[date, set[str]] = defaultdict(set)
     wanted = {a for r in requirements for a in r.analytes}
     labs = LabResult.objects.filter(patient_id=course.patient_id, is_baseline=False, collected_at__gte=start,
@@ -185,16 +185,15 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
         day = last or course.start_date
         schedule, base = _schedule_in_force(req, day, today)
         anchor = last if base == day else base  # a schedule introduced later counts from its start
-        result = rules.evaluate(schedule, start=course.start_date, last=anchor, today=today,
-                                grace_days=cfg.grace_days, due_soon_days=cfg.due_soon_days)
+        due, notice = rules.due_on(schedule, start=course.start_date, last=anchor, today=today)
         if hold and set(req.analytes) & recheck:
-            due = rules.recheck_due(hold_start=hold.effective_date, last=last, every_days=course.recheck_every_days)
-            if result["due"] is None or due < result["due"]:
-                result = {"due": due, "recheck": True}
+            recheck_on = rules.recheck_due(hold_start=hold.effective_date, last=last, every_days=course.recheck_every_days)
+            if due is None or recheck_on < due:
+                due, notice = recheck_on, ""
         item = existing.get(req.pk) or MonitoringItem(course=course, clinic_id=clinic_id, requirement=req)
         if item.last_done != last:
             item.snoozed_until = None  # a new test answers the follow-up
-        item.last_done, item.due_date, item.notice = last, result["due"], result.get("notice", "")
+        item.last_done, item.due_date, item.notice = last, due, notice
         item.overdue_from = rules.overdue_from(item.due_date, grace_days=cfg.grace_days, snoozed_until=item.snoozed_until)
         if item.overdue_from is None or item.overdue_from > today:
             item.flagged_at = None
@@ -342,9 +341,38 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
     return summary
 
 
-# The task by its registered name: monitoring.tasks calls this module, so this module
-# does not import it back (no import circle); Celery's autodiscovery registers it.
+# Tasks by their registered names: monitoring.tasks calls this module, so this module
+# does not import it back (no import circle); Celery's autodiscovery registers them.
 SEND_DIGEST_TASK = "monitoring.tasks.send_digest"
+FULL_SWEEP_TASK = "monitoring.tasks.monitoring_full_sweep"
+
+
+def tick(*, now: datetime) -> dict[str, object]:
+    """Every few minutes (monitoring_tick): recompute patients marked dirty, flag what
+    became overdue, plan the digests of clinics whose digest time has come, requeue lost
+    sends, and make up a daily sweep that did not run (one claim per day)."""
+    result: dict[str, object] = {
+        "recomputed": schedule_sweep(full=False),
+        "plans_paused": plans_flag_missed(now=now),
+        "flagged": overdue_flag(now=now),
+        **digests_plan(now=now),
+        "requeued": digests_requeue(now=now),
+        "full_sweep_made_up": False,
+    }
+    if full_sweep_due(now=now) and full_sweep_claim(now=now):
+        current_app.tasks[FULL_SWEEP_TASK].delay()
+        result["full_sweep_made_up"] = True
+    heartbeat_record(name="monitoring_tick", now=now)
+    return result
+
+
+def full_sweep(*, now: datetime) -> int:
+    """Once a day (monitoring_full_sweep): recompute every patient (dates move with time:
+    phase changes, the end of the first month for CPK), then flag."""
+    n = schedule_sweep(full=True)
+    overdue_flag(now=now)
+    heartbeat_record(name="monitoring_full_sweep", now=timezone.now())
+    return n
 
 
 def _enqueue_sends(digest_ids: list[int]) -> None:

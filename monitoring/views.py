@@ -25,17 +25,22 @@ from accounts.clinic_time import clinic_date_of, clinic_today
 from accounts.models import Clinic, User
 from monitoring import selectors, services
 from monitoring.cohort import overview
-from monitoring.forms import ClinicSettingsForm, FollowUpForm, MonitoringRecordForm, NewRequirementForm, ScheduleForm
+from monitoring.forms import (
+    ClinicSettingsForm,
+    FollowUpForm,
+    MonitoringRecordForm,
+    NewRequirementForm,
+    PreferencesForm,
+    ScheduleForm,
+)
 from monitoring.models import (
     ClinicSettings,
     Digest,
     Heartbeat,
     MonitoringItem,
-    MonitoringRecord,
     Requirement,
     RequirementVersion,
 )
-from patients import views as patient_views
 from patients.models import Patient
 from protocols.errors import InputError, VersionConflict
 
@@ -142,31 +147,36 @@ def worklist_csv(sections: dict, today) -> HttpResponse:
     response["Content-Disposition"] = f'attachment; filename="worklist-{today:%Y-%m-%d}.csv"'
     writer = csv.writer(response)
     writer.writerow(["section", "mrn", "last_name", "first_name", "item", "date", "detail"])
-    for item in sections["overdue"] + sections["due_soon"]:
-        p = item.course.patient
-        section = "overdue" if item in sections["overdue"] else "due_soon"
-        writer.writerow([_cell(x) for x in (section, p.mrn, p.last_name, p.first_name, item.requirement.label,
-                                            item.due_date, f"{item.days_late} days overdue" if section == "overdue" else "")])
+    for row in _csv_rows(sections):
+        writer.writerow([_cell(x) for x in row])
+    return response
+
+
+def _csv_rows(sections: dict):
+    """(section, mrn, last name, first name, item, date, detail) for every row of the
+    worklist's sections, in the page's order."""
+    for section in ("overdue", "due_soon"):
+        for row in sections[section]:
+            p = row.item.course.patient
+            yield (section, p.mrn, p.last_name, p.first_name, row.item.requirement.label, row.item.due_date,
+                   f"{row.days_late} days overdue" if section == "overdue" else "")
     for rec in sections["recommendations"]:
         p = rec.course.patient
-        writer.writerow([_cell(x) for x in ("recommendation", p.mrn, p.last_name, p.first_name, rec.headline,
-                                            clinic_date_of(p.clinic, rec.created_at), ", ".join(r["id"] for r in rec.output["rules"]))])
-    for course in sections["withheld"]:
-        p = course.patient
-        writer.writerow([_cell(x) for x in ("withheld", p.mrn, p.last_name, p.first_name,
-                                            f"resume at {course.resume_dose_mg_bid} mg BID", "",
-                                            "; ".join(c.get("text", "") for c in course.recovery_condition))])
+        yield ("recommendation", p.mrn, p.last_name, p.first_name, rec.headline,
+               clinic_date_of(p.clinic, rec.created_at), ", ".join(r["id"] for r in rec.output["rules"]))
+    for hold in sections["withheld"]:
+        c, p = hold.course, hold.course.patient
+        yield ("withheld", p.mrn, p.last_name, p.first_name, f"resume at {c.resume_dose_mg_bid} mg BID", "",
+               "; ".join(r["criterion"].get("text", "") for r in hold.recovery))
     for lab in sections["high_grades"]:
         p = lab.patient
-        writer.writerow([_cell(x) for x in ("grade_3_or_more", p.mrn, p.last_name, p.first_name,
-                                            f"{lab.get_analyte_display()} {lab.value.normalize():f} {lab.unit}",
-                                            clinic_date_of(p.clinic, lab.collected_at), f"grade {lab.grade}")])
-    for name, rows in sections.items():
-        if name in ("overdue", "due_soon", "recommendations", "withheld", "high_grades"):
-            continue
-        for row in rows:
-            writer.writerow([_cell(x) for x in (name, *row.csv_row())])
-    return response
+        yield ("grade_3_or_more", p.mrn, p.last_name, p.first_name,
+               f"{lab.get_analyte_display()} {lab.value.normalize():f} {lab.unit}",
+               clinic_date_of(p.clinic, lab.collected_at), f"grade {lab.grade}")
+    for row in sections["plans"]:
+        plan, day, p = row.plan, row.day, row.plan.patient
+        yield ("plans", p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",
+               f"step {day.step} of {plan.n_steps}: {day.morning_mg}/{day.evening_mg} mg" if day else "")
 
 
 @require_POST
@@ -184,13 +194,10 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
     else:
         error = " ".join(f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs)
     item.refresh_from_db()
-    today = clinic_today(item.clinic)
-    item.today = today
-    cfg_soon = ClinicSettings.for_clinic(item.clinic_id).due_soon_days
-    item.status, item.days_late = item.status_on(today, cfg_soon), item.days_overdue(today)
+    row = selectors.ItemRow.of(item, clinic_today(item.clinic), ClinicSettings.for_clinic(item.clinic_id).due_soon_days)
     if request.htmx:
         return render(request, "monitoring/_item_row.html",
-                      {"item": item, "today": today, "error": error, "follow_up_form": FollowUpForm(),
+                      {"row": row, "error": error, "follow_up_form": FollowUpForm(),
                        "just_saved": not error, "show_clinic": len(request.user.clinic_ids()) > 1})
     if error:
         messages.error(request, error)
@@ -307,13 +314,14 @@ def clinic_settings(request: HttpRequest, clinic_pk: int) -> HttpResponse:
 
 def preferences(request: HttpRequest) -> HttpResponse:
     pref = getattr(request.user, "notification_preference", None)
-    enabled = pref.digests_enabled if pref else True
-    if request.method == "POST":
-        enabled = request.POST.get("digests_enabled") == "on"
-        services.preference_set(user=request.user, digests_enabled=enabled)
+    # Not `request.POST or None`: an unticked box posts nothing.
+    form = PreferencesForm(request.POST if request.method == "POST" else None,
+                           initial={"digests_enabled": pref.digests_enabled if pref else True})
+    if request.method == "POST" and form.is_valid():
+        services.preference_set(user=request.user, digests_enabled=form.cleaned_data["digests_enabled"])
         messages.success(request, "Email preferences saved.")
         return redirect("preferences")
-    return render(request, "monitoring/preferences.html", {"enabled": enabled, "via_link": False})
+    return render(request, "monitoring/preferences.html", {"form": form, "via_link": False})
 
 
 @login_not_required
@@ -324,13 +332,13 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     user = services.user_from_unsubscribe_token(token)
     if user is None:
         return render(request, "monitoring/preferences.html", {"invalid": True}, status=404)
-    if request.method == "POST":
-        enabled = request.POST.get("digests_enabled") == "on"
-        services.preference_set(user=user, digests_enabled=enabled)
-        return render(request, "monitoring/preferences.html", {"enabled": enabled, "via_link": True, "saved": True})
     pref = getattr(user, "notification_preference", None)
-    return render(request, "monitoring/preferences.html",
-                  {"enabled": pref.digests_enabled if pref else True, "via_link": True})
+    form = PreferencesForm(request.POST if request.method == "POST" else None,
+                           initial={"digests_enabled": pref.digests_enabled if pref else True})
+    if request.method == "POST" and form.is_valid():
+        services.preference_set(user=user, digests_enabled=form.cleaned_data["digests_enabled"])
+        return render(request, "monitoring/preferences.html", {"form": form, "via_link": True, "saved": True})
+    return render(request, "monitoring/preferences.html", {"form": form, "via_link": True})
 
 
 def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:
@@ -347,22 +355,6 @@ def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:
         messages.success(request, "Test recorded; due dates updated.")
         return redirect("patient_detail", patient_pk=patient.pk)
     return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Record a monitoring test"})
-
-
-def _patient_monitoring(request, patient, context) -> dict:
-    """The patient page's monitoring section (registered with patients.views)."""
-    today = clinic_today(patient.clinic)
-    items = list(MonitoringItem.objects.filter(course__patient=patient).select_related("requirement")
-                 .order_by("due_date", "requirement__code"))
-    cfg_soon = ClinicSettings.for_clinic(patient.clinic_id).due_soon_days
-    for item in items:
-        item.status = item.status_on(today, cfg_soon)
-    records = list(MonitoringRecord.objects.filter(patient=patient)[:5])
-    return {"monitoring_items": items, "monitoring_records": records, "today": today,
-            "patient_sections_side": [*context.get("patient_sections_side", []), "monitoring/_patient_status.html"]}
-
-
-patient_views.PATIENT_PAGE_EXTRAS.append(_patient_monitoring)
 
 
 def cohort(request: HttpRequest) -> HttpResponse:

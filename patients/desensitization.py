@@ -40,10 +40,6 @@ def scar_events(patient: Patient) -> list[ClinicalEvent]:
     return [e for e in ClinicalEvent.objects.filter(patient=patient, kind="rash") if e.is_scar]
 
 
-def resolved_rashes(patient: Patient) -> list[ClinicalEvent]:
-    return list(ClinicalEvent.objects.filter(patient=patient, kind="rash", resolved_date__isnull=False).order_by("-onset_date"))
-
-
 def plan_preview(*, patient: Patient, protocol: DesensitizationProtocol, start: date,
                  rash_event: ClinicalEvent | None) -> Preview:
     preview = Preview()

@@ -2,18 +2,23 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from crispy_forms.bootstrap import InlineRadios, StrictButton
 from crispy_forms.helper import FormHelper
-from crispy_forms.layout import Hidden, Submit
+from crispy_forms.layout import HTML, Div, Field, Fieldset, Hidden, Layout, Submit
 from django import forms
 from django.utils import timezone
+from django.utils.dateformat import format as format_date
+from django.utils.html import escape
 
 from accounts.clinic_time import clinic_today
 from accounts.models import Clinic, User
-from patients.models import ClinicalEvent, ConcomitantMedication, Patient, TreatmentCourse
+from patients.models import ClinicalEvent, ConcomitantMedication, Patient, PlanDecision, TreatmentCourse
 from patients.services import LabEntry
 from protocols import dates
 from protocols.analytes import ANALYTES
+from protocols.desensitization import EVENING_DOSE_FROM, describe_capsules
 from protocols.dosing import LADDER, Dose, DoseState, Reason
+from protocols.models import DesensitizationProtocol
 
 # A browser's date control accepts only ISO values: "22/11/2026" (the en-gb format) would
 # show as empty and an untouched save would erase the date.
@@ -398,3 +403,202 @@ class LabVoidForm(CrispyMixin, forms.Form):
         super().__init__(*args, **kwargs)
         self.helper.form_id = "void-form"
         self.helper.add_input(Hidden("action", "void"))
+
+
+# --- Desensitization plans ------------------------------------------------------------------
+
+
+def _date_input(id_: str) -> forms.DateInput:
+    """DATE with the page's own element id."""
+    return forms.DateInput(attrs={"type": "date", "id": id_}, format="%Y-%m-%d")
+
+
+NOT_A_DATE = "Not a date: use the date picker (YYYY-MM-DD)."
+FIELDSET = "patients/_fieldset.html"  # crispy's Fieldset with a legend of body size
+
+
+class _IdRadioSelect(forms.RadioSelect):
+    """Radios whose element ids are '<id>-<value>' (m-taken, d-repeat), not '<id>_<index>'."""
+
+    def create_option(self, name, value, label, selected, index, subindex=None, attrs=None):
+        option = super().create_option(name, value, label, selected, index, subindex=subindex, attrs=attrs)
+        base = (attrs or {}).get("id") or self.attrs.get("id")
+        if base:
+            option["attrs"]["id"] = f"{base}-{value}"
+        return option
+
+
+class PlanChoiceForm(SaneDatesMixin, forms.Form):
+    """plan_create, the preview (GET): a protocol the user may see, one of this patient's
+    rashes and a planned start date (empty: today on the clinic's calendar). An id from
+    another clinic or patient is not a choice: it is refused, never looked up globally."""
+
+    planned_dates = ("start_date",)
+    protocol = forms.ModelChoiceField(
+        queryset=DesensitizationProtocol.objects.none(), empty_label="Choose…",
+        widget=forms.Select(attrs={"id": "p-protocol"}),
+        error_messages={"required": "Choose a protocol.",
+                        "invalid_choice": "Choose a protocol from the list: this one is not available to you."})
+    rash_event = forms.ModelChoiceField(
+        queryset=ClinicalEvent.objects.none(), required=False, empty_label="Choose…", label="The rash it follows",
+        widget=forms.Select(attrs={"id": "p-rash"}),
+        error_messages={"invalid_choice": "Choose one of this patient's recorded rashes."})
+    start_date = forms.DateField(required=False, widget=_date_input("p-start"), error_messages={"invalid": NOT_A_DATE})
+
+    def __init__(self, *args, user: User, patient: Patient, **kwargs):
+        super().__init__(*args, patient=patient, **kwargs)
+        protocol = self.fields["protocol"]
+        protocol.queryset = DesensitizationProtocol.objects.visible_to(user).prefetch_related("steps")
+        protocol.label_from_instance = lambda p: f"{p} (not startable)" if p.why_not_startable() else str(p)
+        rash = self.fields["rash_event"]
+        rash.queryset = patient.events.filter(kind=ClinicalEvent.Kind.RASH).order_by("-onset_date")
+        rash.label_from_instance = self._rash_label
+        self.helper = FormHelper()
+        self.helper.form_method = "get"
+        # Top-aligned, the button under a blank label: a message under one field moves nothing else.
+        self.helper.form_class = "row g-2 align-items-start mb-3"
+        self.helper.layout = Layout(
+            Div("protocol", css_class="col-md-4"),
+            Div("rash_event", css_class="col-md-4"),
+            Div("start_date", css_class="col-md-2"),
+            Div(HTML('<div class="form-label d-none d-md-block" aria-hidden="true">&nbsp;</div>'),
+                StrictButton("Preview", type="submit", css_class="btn-outline-primary w-100"), css_class="col-md-2 mb-3"),
+        )
+
+    @staticmethod
+    def _rash_label(rash: ClinicalEvent) -> str:
+        grade = f", grade {rash.grade}" if rash.grade else ""
+        resolved = (f", resolved {format_date(rash.resolved_date, 'j M Y')}" if rash.resolved_date
+                    else ", not resolved")
+        return f"{rash}{grade}{resolved}"
+
+    def clean_start_date(self) -> date:
+        return self.cleaned_data.get("start_date") or self.dates_today()
+
+
+class PlanStartForm(SaneDatesMixin, CrispyMixin, forms.Form):
+    """plan_create, the approval (POST): the context of reference §9.3 requirement 4, and
+    the prescriber's written reason when the rash needs one. The protocol, rash and start
+    date travel as hidden inputs (`carry`) and are checked again by PlanChoiceForm."""
+
+    submit_label = "Approve and start the plan"
+    past_dates = ("checkpoint_inhibitor_last_dose",)
+    override_reason = forms.CharField(
+        label="Prescriber's reason to go ahead", max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2, "id": "p-override"}),
+        error_messages={"required": "Give the reason to go ahead despite AGEP, blistering or mucosal involvement."})
+    corticosteroid = forms.CharField(
+        required=False, max_length=120, label="Concurrent corticosteroid",
+        widget=forms.TextInput(attrs={"id": "p-steroid", "placeholder": "e.g. prednisolone 20 mg daily, or none"}))
+    prior_checkpoint_inhibitor = forms.BooleanField(
+        required=False, label="Previously treated with a PD-1/PD-L1 inhibitor",
+        widget=forms.CheckboxInput(attrs={"id": "p-ici"}))
+    checkpoint_inhibitor_last_dose = forms.DateField(
+        required=False, label="Its last dose", widget=_date_input("p-ici-date"), error_messages={"invalid": NOT_A_DATE})
+
+    def __init__(self, *args, carry: dict[str, str], needs_override: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not needs_override:
+            del self.fields["override_reason"]
+        self.helper.form_class = "col-lg-6"
+        self.helper.layout = Layout(
+            *(Hidden(name, value) for name, value in carry.items()),
+            *(["override_reason"] if needs_override else []),
+            Fieldset('<span class="fw-semibold">Context (reference §9.3 requirement 4)</span>', "corticosteroid",
+                     "prior_checkpoint_inhibitor", Field("checkpoint_inhibitor_last_dose", css_class="w-auto"),
+                     template=FIELDSET),
+        )
+
+    def clean(self):
+        data = super().clean()
+        if data.get("checkpoint_inhibitor_last_dose") and not data.get("prior_checkpoint_inhibitor"):
+            self.add_error("checkpoint_inhibitor_last_dose", "Tick “Previously treated with a PD-1/PD-L1 inhibitor”, "
+                                                             "or clear this date.")
+        return data
+
+
+class DayRecordForm(forms.Form):
+    """plan_detail, one day of a plan: each dose taken, missed or not answered (None;
+    nothing is pre-chosen, issue 8), a reaction with its CTCAE grade, a note. `day`,
+    `evening_open` and `action` only lay the page out; the service decides the rest."""
+
+    morning_taken = forms.TypedChoiceField(
+        choices=[("taken", "Morning dose taken"), ("missed", "Morning dose missed")], label="",
+        coerce=lambda v: v == "taken", required=False, empty_value=None, widget=_IdRadioSelect(attrs={"id": "m"}),
+        error_messages={"invalid_choice": "Morning dose: choose taken or missed."})
+    evening_taken = forms.TypedChoiceField(
+        choices=[("taken", "Evening dose taken"), ("missed", "Evening dose missed")], label="",
+        coerce=lambda v: v == "taken", required=False, empty_value=None, widget=_IdRadioSelect(attrs={"id": "e"}),
+        error_messages={"invalid_choice": "Evening dose: choose taken or missed."})
+    reaction = forms.BooleanField(required=False, label="Reaction (rash, fever, mucosal symptoms)",
+                                  widget=forms.CheckboxInput(attrs={"id": "reaction"}))
+    reaction_grade = forms.TypedChoiceField(
+        choices=[("", "—")] + [(str(g), f"Grade {g}") for g in range(1, 5)], coerce=int, required=False,
+        empty_value=None, label="Reaction grade (CTCAE)", widget=forms.Select(attrs={"id": "grade"}),
+        error_messages={"invalid_choice": "“%(value)s” is not a grade: choose grade 1, 2, 3 or 4."})
+    note = forms.CharField(required=False, max_length=300, widget=forms.TextInput(attrs={"id": "note"}))
+
+    def __init__(self, *args, day=None, evening_open: bool = True, action: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper = FormHelper()
+        self.helper.form_action = action
+        if day is None:
+            return
+        strengths = day.plan.strengths
+        later = HTML(f'<p class="form-text mb-0" id="e-later">The evening dose is recorded from '
+                     f'{EVENING_DOSE_FROM:%H:%M} (clinic time). A reaction or a missed morning dose can be '
+                     'recorded now.</p>')
+        self.helper.layout = Layout(
+            # The legends give the dose; the radios need no label of their own.
+            Fieldset(escape(f"Morning dose: {day.morning_mg} mg ({describe_capsules(day.morning_mg, strengths)})"),
+                     InlineRadios("morning_taken", wrapper_class="mb-1"), css_class="mb-1",
+                     data_testid="morning-dose", template=FIELDSET),
+            Fieldset(escape(f"Evening dose: {day.evening_mg} mg ({describe_capsules(day.evening_mg, strengths)})"),
+                     InlineRadios("evening_taken", wrapper_class="mb-1"), *([] if evening_open else [later]),
+                     css_class="mb-2", data_testid="evening-dose", disabled=not evening_open,
+                     aria_describedby=None if evening_open else "e-later", template=FIELDSET),
+            "reaction",
+            Field("reaction_grade", css_class="form-select-sm w-auto", wrapper_class="mt-2"),
+            Field("note", css_class="form-control-sm"),
+        )
+        self.helper.add_input(Submit("submit", f"Record day {day.number}", css_class="btn-sm", css_id="record-day"))
+
+    def clean(self):
+        data = super().clean()
+        if "reaction_grade" in self.errors:
+            return data
+        if data.get("reaction") and data.get("reaction_grade") is None:
+            self.add_error("reaction_grade", "Give the CTCAE grade of the reaction.")
+        elif not data.get("reaction") and data.get("reaction_grade") is not None:
+            self.add_error("reaction_grade", "Tick “Reaction” to record a reaction of this grade, or clear the grade.")
+        return data
+
+
+PLAN_OUT_OF_DATE = "This page is out of date (it carries no version of the plan): reload it and try again."
+
+
+class PlanDecisionForm(SaneDatesMixin, CrispyMixin, forms.Form):
+    """plan_detail, a paused plan: the prescriber's decision, the reason, when to resume
+    (empty: tomorrow), and the version of the plan the page was read at."""
+
+    submit_label = "Record decision"
+    planned_dates = ("resume_on",)
+    decision = forms.ChoiceField(
+        choices=PlanDecision.Decision.choices, widget=_IdRadioSelect(attrs={"id": "d"}),
+        error_messages={"required": "Choose a decision.", "invalid_choice": "Choose one of the decisions listed."})
+    reason = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2, "id": "d-reason"}),
+                             error_messages={"required": "Give the reason for the decision."})
+    resume_on = forms.DateField(required=False, widget=_date_input("d-resume"), error_messages={"invalid": NOT_A_DATE},
+                                help_text="Empty: tomorrow. Not used when the plan stops.")
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1, error_messages={
+        "required": PLAN_OUT_OF_DATE, "invalid": PLAN_OUT_OF_DATE, "min_value": PLAN_OUT_OF_DATE})
+
+    def __init__(self, *args, action: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        self.helper.form_action = action
+        self.helper.layout = Layout(
+            "decision", Field("reason", css_class="form-control-sm"),
+            Field("resume_on", css_class="form-control-sm w-auto"), "version")
+        submit = Submit("submit", self.submit_label, css_id="record-decision")
+        submit.field_classes = "btn btn-warning btn-sm"
+        self.helper.inputs = [submit]

@@ -6,7 +6,7 @@ Nothing here is hard-deleted through the UI; every change is kept by django-simp
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
 
@@ -18,7 +18,9 @@ from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from accounts.access import ClinicScopedQuerySet
+from accounts.clinic_time import clinic_day_start, clinic_today
 from accounts.models import AppendOnly, Clinic, HistoryIP, Versioned
+from protocols import dates
 from protocols.analytes import ANALYTES, ratio_to_decimal, to_decimal
 from protocols.dosing import Dose, DoseState, Reason
 from protocols.labs import Lab, grade_lab
@@ -164,6 +166,11 @@ class TreatmentCourse(Versioned):
         return self.dose.label()
 
     @property
+    def started_at(self) -> datetime:
+        """The start of the course's first day on its clinic's clock (accounts.clinic_time)."""
+        return clinic_day_start(self.patient.clinic, self.start_date)
+
+    @property
     def is_active(self) -> bool:
         return self.end_date is None and self.dose_state not in (DoseState.DISCONTINUED, DoseState.NOT_STARTED)
 
@@ -192,9 +199,6 @@ class ConcomitantMedication(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-    def active_on(self, day: date) -> bool:
-        return self.start_date <= day and (self.end_date is None or self.end_date >= day)
 
 
 class ReferenceRange(models.Model):
@@ -428,41 +432,72 @@ class ClinicalEvent(models.Model):
 
     def clean(self) -> None:
         errors: dict[str, str] = {}
-        today = timezone.localdate()
-        if self.onset_date and self.onset_date > today:
-            errors["onset_date"] = "The onset date is in the future."
-        if self.resolved_date and self.onset_date and self.resolved_date < self.onset_date:
-            errors["resolved_date"] = "The event cannot resolve before its onset."
-        if self.resolved_date and self.resolved_date > today:
-            errors["resolved_date"] = "The resolution date is in the future."
-        if self.kind == self.Kind.BRADYCARDIA:
-            # Sinus bradycardia is graded from symptoms, never from the rate (reference §8.5).
-            if not self.bradycardia:
-                errors["bradycardia"] = "Say whether the bradycardia is asymptomatic, symptomatic or life-threatening."
-            expected = {"asymptomatic": {1}, "symptomatic": {2, 3}, "life_threatening": {4}}.get(self.bradycardia)
-            if expected and self.grade is not None and self.grade not in expected:
-                errors["grade"] = f"{self.get_bradycardia_display()} bradycardia is CTCAE grade {'/'.join(map(str, sorted(expected)))} (reference §8.5)."
-            if self.contributing_medication_adjusted and not self.contributing_medication:
-                errors["contributing_medication_adjusted"] = "Only a contributing medicine can be stopped or adjusted."
-        elif self.bradycardia or self.contributing_medication or self.contributing_medication_adjusted:
-            errors["bradycardia"] = "Bradycardia details belong to a bradycardia event."
-        if self.kind == self.Kind.RASH:
-            if self.rash_bsa_percent is not None and self.rash_bsa_percent > 100:
-                errors["rash_bsa_percent"] = "BSA is a percentage from 0 to 100."
-            if self.grade == 4 and not self.scar:
-                errors["grade"] = "Rash maculo-papular has no Grade 4 in CTCAE v5.0 (reference §8.6); record SJS/TEN/DRESS if present."
-        elif self.rash_bsa_percent is not None or self.scar or self.blistering_or_mucosal:
-            errors["rash_bsa_percent"] = "Rash details belong to a rash event."
-        if self.kind == self.Kind.ILD and not self.ild_causality:
-            errors["ild_causality"] = "Record the causality: under investigation, treatment-related, or other cause (reference §4.2)."
-        if self.kind != self.Kind.ILD and self.ild_causality:
-            errors["ild_causality"] = "Causality is recorded for ILD / pneumonitis events."
-        if self.kind == self.Kind.HEMOLYSIS and not self.hemolysis_status:
-            errors["hemolysis_status"] = "Record whether hemolysis is suspected, confirmed or not confirmed (reference §4.6)."
-        if self.kind != self.Kind.HEMOLYSIS and self.hemolysis_status:
-            errors["hemolysis_status"] = "The hemolysis status belongs to a hemolytic anemia event."
+        for check in (self._date_problems, self._bradycardia_problems, self._rash_problems, self._status_problems):
+            errors.update(check())
         if errors:
             raise ValidationError(errors)
+
+    def _date_problems(self) -> dict[str, str]:
+        """The one date rule (protocols.dates) on the patient's clinic's calendar."""
+        errors: dict[str, str] = {}
+        patient = getattr(self, "patient", None) if self.patient_id else None
+        today = clinic_today(patient.clinic) if patient is not None else timezone.localdate()
+        born = patient.date_of_birth if patient is not None else None
+        for name in ("onset_date", "resolved_date"):
+            value = getattr(self, name)
+            if value and (problem := dates.date_problem(value, today=today, born=born)):
+                errors[name] = problem
+        if self.resolved_date and self.onset_date and self.resolved_date < self.onset_date:
+            errors.setdefault("resolved_date", "The event cannot resolve before its onset.")
+        return errors
+
+    def _bradycardia_problems(self) -> dict[str, str]:
+        if self.kind != self.Kind.BRADYCARDIA:
+            if self.bradycardia or self.contributing_medication or self.contributing_medication_adjusted:
+                return {"bradycardia": "Bradycardia details belong to a bradycardia event."}
+            return {}
+        errors: dict[str, str] = {}
+        # Sinus bradycardia is graded from symptoms, never from the rate (reference §8.5).
+        if not self.bradycardia:
+            errors["bradycardia"] = "Say whether the bradycardia is asymptomatic, symptomatic or life-threatening."
+        expected = {"asymptomatic": {1}, "symptomatic": {2, 3}, "life_threatening": {4}}.get(self.bradycardia)
+        if expected and self.grade is not None and self.grade not in expected:
+            errors["grade"] = (f"{self.get_bradycardia_display()} bradycardia is CTCAE grade "
+                               f"{'/'.join(map(str, sorted(expected)))} (reference §8.5).")
+        if self.contributing_medication_adjusted and not self.contributing_medication:
+            errors["contributing_medication_adjusted"] = "Only a contributing medicine can be stopped or adjusted."
+        return errors
+
+    def _rash_problems(self) -> dict[str, str]:
+        if self.kind != self.Kind.RASH:
+            if self.rash_bsa_percent is not None or self.scar or self.blistering_or_mucosal:
+                return {"rash_bsa_percent": "Rash details belong to a rash event."}
+            return {}
+        errors: dict[str, str] = {}
+        if self.rash_bsa_percent is not None and self.rash_bsa_percent > 100:
+            errors["rash_bsa_percent"] = "BSA is a percentage from 0 to 100."
+        if self.grade == 4 and not self.scar:
+            errors["grade"] = ("Rash maculo-papular has no Grade 4 in CTCAE v5.0 (reference §8.6); record SJS/TEN/DRESS "
+                               "if present.")
+        return errors
+
+    def _status_problems(self) -> dict[str, str]:
+        """ILD causality and hemolysis status: required on their own kind, refused on others."""
+        errors: dict[str, str] = {}
+        for kind, field, missing, misplaced in (
+            (self.Kind.ILD, "ild_causality",
+             "Record the causality: under investigation, treatment-related, or other cause (reference §4.2).",
+             "Causality is recorded for ILD / pneumonitis events."),
+            (self.Kind.HEMOLYSIS, "hemolysis_status",
+             "Record whether hemolysis is suspected, confirmed or not confirmed (reference §4.6).",
+             "The hemolysis status belongs to a hemolytic anemia event."),
+        ):
+            value = getattr(self, field)
+            if self.kind == kind and not value:
+                errors[field] = missing
+            elif self.kind != kind and value:
+                errors[field] = misplaced
+        return errors
 
     @property
     def is_scar(self) -> bool:
@@ -669,12 +704,6 @@ class DesensitizationPlan(Versioned):
     @property
     def n_steps(self) -> int:
         return len(self.protocol.step_list)
-
-    def csv_row(self) -> tuple:
-        today = getattr(self, "today", None)
-        detail = f"step {today.step} of {self.n_steps}: {today.morning_mg}/{today.evening_mg} mg" if today else ""
-        return (self.patient.mrn, self.patient.last_name, self.patient.first_name, f"desensitization ({self.status})",
-                today.date if today else "", detail)
 
 
 class PlanDay(models.Model):

@@ -48,11 +48,6 @@ def _toxicity_name(rule_id: str) -> str:
     return rule_id
 
 
-def _course_start(course: TreatmentCourse) -> datetime:
-    # The start of the first day in the patient's clinic (accounts.clinic_time).
-    return clinic_day_start(course.patient.clinic, course.start_date)
-
-
 def _cpk_episodes(series: list[Lab]) -> int:
     """§4.5 A5: earlier episodes of CPK > 5× ULN on the course (oldest first in `series`);
     the episode the newest value belongs to is not an earlier one."""
@@ -146,7 +141,7 @@ def build_case(course: TreatmentCourse) -> tuple[Case, dict[str, LabResult], dic
     §4.5) and, while withheld, the values as they stood at each result during the hold."""
     patient = course.patient
     on_treatment = list(LabResult.objects.filter(patient=patient, is_baseline=False,
-                                                 collected_at__gte=_course_start(course)).order_by("collected_at", "pk"))
+                                                 collected_at__gte=course.started_at).order_by("collected_at", "pk"))
     baseline: dict[str, Lab] = {}
     for lab in LabResult.objects.filter(patient=patient, is_baseline=True).order_by("collected_at"):
         baseline[lab.analyte] = lab.measurement()

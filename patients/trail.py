@@ -142,22 +142,23 @@ def _history_rows(patient: Patient, limit: int, words: Words) -> list[dict]:
 
 def _own_history_rows(patient: Patient, limit: int) -> list[dict]:
     """Records written once (comments, plan decisions, follow-ups): each is an entry."""
-    rows = []
-    for c in RecommendationComment.objects.filter(recommendation__course__patient=patient).select_related(
-            "author", "recommendation")[:limit]:
-        rows.append({"what": "Comment", "object": f"on “{c.recommendation.headline}”", "type": "added",
-                     "who": c.author, "when": c.created_at, "ip": None, "changes": [("Text", "", c.text)]})
-    for d in PlanDecision.objects.filter(plan__patient=patient).select_related("decided_by", "plan")[:limit]:
-        rows.append({"what": "Plan decision", "object": d.get_decision_display(), "type": "added",
-                     "who": d.decided_by, "when": d.decided_at, "ip": None,
-                     "changes": [("Reason", "", d.reason)] + ([("Resume on", "", date_format(d.resume_on, "j M Y"))]
-                                                              if d.resume_on else [])})
-    follow_up = apps.get_model("monitoring", "FollowUp")
-    for f in follow_up.objects.filter(item__course__patient=patient).select_related("recorded_by", "item__requirement")[:limit]:
-        rows.append({"what": "Follow-up", "object": f"{f.get_kind_display()} — {f.item.requirement.label}", "type": "added",
-                     "who": f.recorded_by, "when": f.recorded_at, "ip": None,
-                     "changes": [("Note", "", f.note), ("Snoozed until", "", date_format(f.snoozed_until, "j M Y"))]})
-    return rows
+    comments = RecommendationComment.objects.filter(recommendation__course__patient=patient).select_related(
+        "author", "recommendation")[:limit]
+    decisions = PlanDecision.objects.filter(plan__patient=patient).select_related("decided_by", "plan")[:limit]
+    follow_ups = apps.get_model("monitoring", "FollowUp").objects.filter(item__course__patient=patient).select_related(
+        "recorded_by", "item__requirement")[:limit]
+    return [
+        *({"what": "Comment", "object": f"on “{c.recommendation.headline}”", "type": "added",
+           "who": c.author, "when": c.created_at, "ip": None, "changes": [("Text", "", c.text)]} for c in comments),
+        *({"what": "Plan decision", "object": d.get_decision_display(), "type": "added",
+           "who": d.decided_by, "when": d.decided_at, "ip": None,
+           "changes": [("Reason", "", d.reason)] + ([("Resume on", "", date_format(d.resume_on, "j M Y"))]
+                                                    if d.resume_on else [])} for d in decisions),
+        *({"what": "Follow-up", "object": f"{f.get_kind_display()} — {f.item.requirement.label}", "type": "added",
+           "who": f.recorded_by, "when": f.recorded_at, "ip": None,
+           "changes": [("Note", "", f.note), ("Snoozed until", "", date_format(f.snoozed_until, "j M Y"))]}
+          for f in follow_ups),
+    ]
 
 
 def _access_rows(patient: Patient, limit: int) -> list[dict]:

@@ -13,6 +13,7 @@ from typing import Any
 from django.utils import timezone
 
 from protocols.analytes import ANALYTES, CMIN_TARGET_NG_ML
+from protocols.dosing import LEVELS, level_of
 
 FAMILIES: list[dict[str, Any]] = [
     {"id": "liver", "title": "Liver: ALT, AST, total bilirubin (× ULN)", "analytes": ["alt", "ast", "total_bilirubin"],
@@ -44,10 +45,8 @@ def dose_bands(events: list, *, until: date, zone: tzinfo | None = None) -> list
     bands: list[dict[str, Any]] = []
     for i, e in enumerate(events):
         end = events[i + 1].effective_date if i + 1 < len(events) else until
-        if e.to_state == "on_drug":
-            key, label = str(e.to_dose_mg_bid), f"{e.to_dose_mg_bid} mg BID"
-        else:
-            key, label = e.to_state, e.to_state.replace("_", " ")
+        key = level_of(e.to_state, e.to_dose_mg_bid) or str(e.to_state)
+        label = LEVELS.get(key, key.replace("_", " "))
         if bands and bands[-1]["key"] == key:
             bands[-1]["to"] = _ms(end, zone)
             continue

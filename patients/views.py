@@ -3,14 +3,13 @@ service, render (style.md 3.3). Objects come only through get_for_user_or_404.""
 
 from __future__ import annotations
 
-from datetime import date as date_cls
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -33,6 +32,7 @@ from patients.forms import (
     ClinicalEventForm,
     CommentForm,
     CourseStartForm,
+    DayRecordForm,
     DoseChangeForm,
     LabAmendForm,
     LabPanelForm,
@@ -40,6 +40,9 @@ from patients.forms import (
     MedicationForm,
     OverrideForm,
     PatientForm,
+    PlanChoiceForm,
+    PlanDecisionForm,
+    PlanStartForm,
     SearchForm,
 )
 from patients.models import (
@@ -47,7 +50,6 @@ from patients.models import (
     LabResult,
     Patient,
     PlanDay,
-    PlanDecision,
     Recommendation,
     TreatmentCourse,
 )
@@ -60,7 +62,6 @@ from protocols.desensitization import (
 )
 from protocols.dosing import Reason
 from protocols.errors import DoseTransitionError, InputError
-from protocols.models import DesensitizationProtocol
 
 
 def _patient(request: HttpRequest, patient_pk: int, *roles: str) -> Patient:
@@ -130,14 +131,7 @@ def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
     context["is_admin"] = user.has_role(patient.clinic_id, *ADMIN_ROLES)
     if context["is_admin"]:
         context["recent_changes"] = selectors.patient_history(patient, limit=8, reads=False)
-    for extra in PATIENT_PAGE_EXTRAS:
-        context.update(extra(request, patient, context))
     return render(request, "patients/patient_detail.html", context)
-
-
-# Other apps add sections to the patient page (monitoring status, recommendations)
-# without this app importing them: each is f(request, patient, context) -> dict.
-PATIENT_PAGE_EXTRAS: list = []
 
 
 def patient_history(request: HttpRequest, patient_pk: int) -> HttpResponse:
@@ -176,15 +170,14 @@ def course_start(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Start a treatment course"})
 
 
-def _iso_date(raw: str | None, label: str):
-    """A date typed in a plain form (YYYY-MM-DD), or None when empty; a clear message,
-    never Python's own, when it is not a date."""
-    if not raw:
-        return None
-    try:
-        return date_cls.fromisoformat(raw)
-    except ValueError:
-        raise InputError(f"{label}: “{raw[:20]}” is not a date; use the date picker (YYYY-MM-DD).") from None
+def _form_errors(form) -> str:
+    """A refused form's messages in one line, each after its field's label, for a page
+    that answers with a redirect and a message rather than the form again."""
+    parts = []
+    for name, errors in form.errors.items():
+        label = form[name].label if name in form.fields else ""
+        parts += [f"{label}: {error}" if label else error for error in errors]
+    return " ".join(parts)
 
 
 def _open_course(patient: Patient) -> TreatmentCourse | None:
@@ -378,38 +371,43 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
     capsules; a prescriber approves and starts it."""
 
     patient = _patient(request, patient_pk, *PRESCRIBER_ROLES)
-    data = request.POST if request.method == "POST" else request.GET
-    protocols = [p for p in DesensitizationProtocol.objects.visible_to(request.user).prefetch_related("steps")]
-    rashes = list(patient.events.filter(kind="rash").order_by("-onset_date"))
-    chosen_protocol = next((p for p in protocols if str(p.pk) == data.get("protocol")), None)
-    chosen_rash = next((r for r in rashes if str(r.pk) == data.get("rash_event")), None)
-    if chosen_rash is None and "rash_event" not in data:  # first visit: the latest resolved rash
-        chosen_rash = next((r for r in rashes if r.resolved_date), None)
-    try:
-        start = _iso_date(data.get("start_date"), "Start date") or clinic_today(patient.clinic)
-    except InputError as exc:
-        if request.method == "POST":  # never start a plan on another date than the one typed
-            messages.error(request, str(exc))
-            return redirect("plan_create", patient_pk=patient.pk)
-        start = clinic_today(patient.clinic)
-    preview = plans.plan_preview(patient=patient, protocol=chosen_protocol, start=start, rash_event=chosen_rash) \
-        if chosen_protocol else None
-    if request.method == "POST" and chosen_protocol is not None:
+    posted = request.method == "POST"
+    data = request.POST if posted else request.GET
+    latest = patient.events.filter(kind="rash", resolved_date__isnull=False).order_by("-onset_date").first()
+    bound = posted or any(name in data for name in PlanChoiceForm.base_fields)
+    if bound and "rash_event" not in data and latest is not None:  # a link without a rash: the latest resolved one
+        data = data.copy()
+        data["rash_event"] = str(latest.pk)
+    # First visit: nothing chosen yet but the latest resolved rash and today.
+    choice = PlanChoiceForm(data if bound else None, user=request.user, patient=patient,
+                            initial={"rash_event": latest, "start_date": clinic_today(patient.clinic)})
+    chosen = choice.cleaned_data if bound and choice.is_valid() else None
+    if posted and chosen is None:  # never start a plan on another date, protocol or rash than the ones previewed
+        messages.error(request, f"The plan was not started. {_form_errors(choice)}")
+        return redirect("plan_create", patient_pk=patient.pk)
+    preview = approve = None
+    if chosen is not None:
+        preview = plans.plan_preview(patient=patient, protocol=chosen["protocol"], start=chosen["start_date"],
+                                     rash_event=chosen["rash_event"])
+        carry = {"protocol": chosen["protocol"].pk, "rash_event": chosen["rash_event"].pk if chosen["rash_event"] else "",
+                 "start_date": chosen["start_date"].isoformat()}
+        approve = PlanStartForm(request.POST if posted else None, patient=patient, carry=carry,
+                                needs_override=bool(preview.needs_override))
+    if posted and approve.is_valid():
+        d = approve.cleaned_data
         try:
-            ici_date = data.get("checkpoint_inhibitor_last_dose") or ""
             plan = plans.plan_start(
-                patient=patient, protocol=chosen_protocol, rash_event=chosen_rash, start=start, user=request.user,
-                override_reason=data.get("override_reason", ""), corticosteroid=data.get("corticosteroid", ""),
-                prior_checkpoint_inhibitor=data.get("prior_checkpoint_inhibitor") == "on",
-                checkpoint_inhibitor_last_dose=_iso_date(ici_date, "Last checkpoint-inhibitor dose"))
+                patient=patient, protocol=chosen["protocol"], rash_event=chosen["rash_event"], start=chosen["start_date"],
+                user=request.user, override_reason=d.get("override_reason", ""), corticosteroid=d["corticosteroid"],
+                prior_checkpoint_inhibitor=d["prior_checkpoint_inhibitor"],
+                checkpoint_inhibitor_last_dose=d["checkpoint_inhibitor_last_dose"])
         except (InputError, DoseTransitionError, ValueError) as exc:
             messages.error(request, str(exc))
         else:
             messages.success(request, "Plan approved and started; the dose state is now desensitization.")
             return redirect("plan_detail", patient_pk=patient.pk, plan_pk=plan.pk)
     return render(request, "patients/plan_create.html", {
-        "patient": patient, "protocols": protocols, "rashes": rashes, "chosen_protocol": chosen_protocol,
-        "chosen_rash": chosen_rash, "start": start, "preview": preview, "override_reason": data.get("override_reason", ""),
+        "patient": patient, "choice": choice, "preview": preview, "approve": approve,
         "scars": plans.scar_events(patient),
     })
 
@@ -422,15 +420,20 @@ def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
         d.evening_caps = describe_capsules(d.evening_mg, plan.strengths)
     next_day = next((d for d in days if not d.recorded), None)
     today = clinic_today(plan.patient.clinic)
+    evening_open = bool(next_day) and plans.evening_open(next_day, zone=clinic_zone(plan.patient.clinic))
+    record_form = DayRecordForm(day=next_day, evening_open=evening_open, action=reverse(
+        "plan_record_day", args=[plan.patient_id, plan.pk, next_day.pk])) if next_day else None
+    decision_form = PlanDecisionForm(patient=plan.patient, initial={"version": plan.version},
+                                     action=reverse("plan_decide", args=[plan.patient_id, plan.pk]))
     return render(request, "patients/plan_detail.html", {
         "patient": plan.patient, "plan": plan, "days": days, "next_day": next_day, "today": today,
         "can_record": request.user.has_role(plan.patient.clinic_id, *CLINICAL_WRITE_ROLES),
         "can_decide": request.user.has_role(plan.patient.clinic_id, *PRESCRIBER_ROLES),
-        "decisions": plan.decisions.select_related("decided_by"), "decision_choices": PlanDecision.Decision.choices,
+        "decisions": plan.decisions.select_related("decided_by"),
+        "record_form": record_form, "decision_form": decision_form,
         # After a reaction the prescriber decides on the reaction (§9.3 req. 5), not on a missed dose (req. 3).
         "pause_guidance": REACTION_GUIDANCE if plans.pausing_reaction(plan) else TOLERANCE_WARNING,
-        "evening_open": bool(next_day) and plans.evening_open(next_day, zone=clinic_zone(plan.patient.clinic)),
-        "evening_from": EVENING_DOSE_FROM, "printing": request.GET.get("print") == "1",
+        "evening_open": evening_open, "evening_from": EVENING_DOSE_FROM, "printing": request.GET.get("print") == "1",
         "checkpoint_note": CHECKPOINT_NOTE,
         "cancelled": plan.days.filter(cancelled=True).count(),
     })
@@ -442,14 +445,15 @@ def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk:
     day = PlanDay.objects.filter(pk=day_pk, plan=plan).first()
     if day is None:
         raise Http404("Not found")
-    grade = request.POST.get("reaction_grade")
-    answer = {"taken": True, "missed": False}  # anything else: not answered (None)
+    form = DayRecordForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Day {day.number} was not recorded. {_form_errors(form)}")
+        return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
+    d = form.cleaned_data
     try:
         plan = plans.plan_record_day(
-            plan=plan, day=day, user=request.user, morning_taken=answer.get(request.POST.get("morning_taken", "")),
-            evening_taken=answer.get(request.POST.get("evening_taken", "")), reaction=request.POST.get("reaction") == "on",
-            # Not str.isdigit(): "²" passes it and int() refuses it.
-            reaction_grade=int(grade) if grade in ("1", "2", "3", "4") else None, note=request.POST.get("note", ""))
+            plan=plan, day=day, user=request.user, morning_taken=d["morning_taken"], evening_taken=d["evening_taken"],
+            reaction=d["reaction"], reaction_grade=d["reaction_grade"], note=d["note"])
     except InputError as exc:
         messages.error(request, str(exc))
     else:
@@ -465,13 +469,14 @@ def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk:
 @require_POST
 def plan_decide(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
     plan = _plan(request, patient_pk, plan_pk, *PRESCRIBER_ROLES)
+    form = PlanDecisionForm(request.POST, patient=plan.patient)
+    if not form.is_valid():
+        messages.error(request, f"The decision was not recorded. {_form_errors(form)}")
+        return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
+    d = form.cleaned_data
     try:
-        resume = _iso_date(request.POST.get("resume_on"), "Resume on")
-        version = request.POST.get("version", "")
-        if not version.isdigit():
-            raise InputError("This page is out of date (it carries no version of the plan): reload it and try again.")
-        plans.plan_decide(plan=plan, decision=request.POST.get("decision", ""), reason=request.POST.get("reason", ""),
-                          user=request.user, resume_on=resume, read_at_version=int(version))
+        plans.plan_decide(plan=plan, decision=d["decision"], reason=d["reason"], user=request.user,
+                          resume_on=d["resume_on"], read_at_version=d["version"])
     except (InputError, ValueError, DoseTransitionError) as exc:
         messages.error(request, str(exc))
     else:

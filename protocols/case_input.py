@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, ValidationError, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import ErrorDetails, PydanticCustomError
 
 from protocols.analytes import ANALYTES
 from protocols.dosing import LADDER
@@ -106,7 +106,7 @@ def _join(path: str, message: str) -> str:
     return f"{path} {message}" if message[:1].islower() else f"{path}: {message}"
 
 
-def _error_message(err: dict[str, Any]) -> str:
+def _error_message(err: ErrorDetails) -> str:
     kind, ctx, value = err["type"], err.get("ctx") or {}, err.get("input")
     if kind == "input":
         message = ctx["message"]

@@ -89,7 +89,8 @@ def capsules(dose_mg: int, strengths: list[int]) -> list[int] | None:
     for total in range(1, dose_mg + 1):
         for s in sorted(set(strengths), reverse=True):
             prev = best[total - s] if s <= total else None
-            if prev is not None and (best[total] is None or len(prev) + 1 < len(best[total])):
+            current = best[total]
+            if prev is not None and (current is None or len(prev) + 1 < len(current)):
                 best[total] = [*prev, s]
     found = best[dose_mg]
     return sorted(found, reverse=True) if found is not None else None

@@ -12,9 +12,8 @@ from enum import StrEnum
 
 from protocols.errors import DoseTransitionError
 
+# Reference §3 (US PI §2 dose-reduction table; EU SmPC §4.2): 600 mg BID, then 450, then 300.
 LADDER: tuple[int, ...] = (600, 450, 300)
-STARTING_DOSE = 600
-LADDER_SOURCE = "Reference §3 (US PI §2 dose-reduction table; EU SmPC §4.2)"
 
 
 class DoseState(StrEnum):
@@ -51,6 +50,20 @@ class Dose:
         return self.state.value.replace("_", " ")
 
 
+# The dose levels shown side by side (cohort counts, the bands of the trend charts): a
+# dose on the ladder, or the state when off it. The one place their names are written.
+LEVELS: dict[str, str] = {
+    "600": "600 mg BID", "450": "450 mg BID", "300": "300 mg BID", DoseState.WITHHELD: "Withheld",
+    DoseState.DESENSITIZATION: "Desensitization", DoseState.DISCONTINUED: "Discontinued",
+}
+
+
+def level_of(state: str, dose_mg_bid: int | None) -> str | None:
+    """The key in LEVELS of a state and dose (None for a state or dose without a level)."""
+    key = str(dose_mg_bid) if state == DoseState.ON_DRUG else str(state)
+    return key if key in LEVELS else None
+
+
 def reduce_one_level(dose_mg_bid: int) -> int | None:
     """One level lower on the ladder; None means the patient must stop (§3: below 300)."""
     if dose_mg_bid not in LADDER:
@@ -82,48 +95,50 @@ def check_transition(current: Dose, new: Dose, *, reason: Reason, note: str = ""
     if new.state is DoseState.NOT_STARTED:
         raise DoseTransitionError("A course cannot go back to not started.")
     if current.state is DoseState.NOT_STARTED:
-        if new.state is not DoseState.ON_DRUG or reason is not Reason.START:
-            raise DoseTransitionError("A course begins with a start at 600 mg (or 450 mg) twice daily.")
-        start = _check_level(new.dose_mg_bid, "The starting dose")
-        if start == 300:
-            raise DoseTransitionError("A course starts at 600 mg twice daily (450 mg for severe hepatic impairment).")
+        _check_start(new, reason)
         return
     if reason is Reason.START:
         raise DoseTransitionError("This course has already started.")
+    _CHECKS_BY_TARGET[new.state](current, new, reason=reason, note=note, pre_hold_dose=pre_hold_dose)
 
-    if new.state is DoseState.DISCONTINUED:
-        return
-    if new.state is DoseState.WITHHELD:
-        _check_hold(current, new, reason=reason, note=note, pre_hold_dose=pre_hold_dose)
-        return
-    if new.state is DoseState.DESENSITIZATION:
-        if current.state is DoseState.DESENSITIZATION:
-            raise DoseTransitionError("A desensitization plan is already running.")
-        return
 
-    # new.state is ON_DRUG
+def _check_start(new: Dose, reason: Reason) -> None:
+    if new.state is not DoseState.ON_DRUG or reason is not Reason.START:
+        raise DoseTransitionError("A course begins with a start at 600 mg (or 450 mg) twice daily.")
+    if _check_level(new.dose_mg_bid, "The starting dose") == 300:
+        raise DoseTransitionError("A course starts at 600 mg twice daily (450 mg for severe hepatic impairment).")
+
+
+def _check_stop(current: Dose, new: Dose, *, reason: Reason, note: str, pre_hold_dose: int | None) -> None:
+    """Discontinuation is always possible (reference §4: every rule may end in it)."""
+
+
+def _check_desensitization(current: Dose, new: Dose, *, reason: Reason, note: str, pre_hold_dose: int | None) -> None:
+    if current.state is DoseState.DESENSITIZATION:
+        raise DoseTransitionError("A desensitization plan is already running.")
+
+
+def _check_dose(current: Dose, new: Dose, *, reason: Reason, note: str, pre_hold_dose: int | None) -> None:
+    """On drug at a ladder dose: a change of dose, a resumption after a hold, or the end
+    of a desensitization plan (always allowed)."""
     dose = _check_level(new.dose_mg_bid, "The new dose")
-    if current.state is DoseState.ON_DRUG:
+    if current.state is DoseState.ON_DRUG and current.dose_mg_bid is not None:
         if dose == current.dose_mg_bid:
             raise DoseTransitionError(f"The dose is already {dose} mg twice daily.")
-        if dose > current.dose_mg_bid and not note.strip():  # type: ignore[operator]
+        if dose > current.dose_mg_bid and not note.strip():
             raise DoseTransitionError(
                 f"Going up from {current.dose_mg_bid} to {dose} mg twice daily needs a recorded reason: "
                 "the label never re-escalates after a reduction (reference §3)."
             )
-        if dose < current.dose_mg_bid and reason is Reason.RECOVERY:  # type: ignore[operator]
+        if dose < current.dose_mg_bid and reason is Reason.RECOVERY:
             raise DoseTransitionError("A reduction is recorded as toxicity or prescriber's choice, not recovery.")
-        return
-    if current.state is DoseState.WITHHELD:
+    elif current.state is DoseState.WITHHELD:
         ceiling = max(filter(None, [pre_hold_dose, current.resume_dose_mg_bid]), default=dose)
         if dose > ceiling and not note.strip():
             raise DoseTransitionError(
                 f"Resuming at {dose} mg, above the {ceiling} mg in use before the hold, needs a recorded reason "
                 "(reference §3)."
             )
-        return
-    # DESENSITIZATION -> ON_DRUG: completing the plan.
-    return
 
 
 def _check_hold(current: Dose, new: Dose, *, reason: Reason, note: str, pre_hold_dose: int | None) -> None:
@@ -150,3 +165,11 @@ def _check_hold(current: Dose, new: Dose, *, reason: Reason, note: str, pre_hold
             f"Resuming at {resume} mg above the current {held_from} mg needs a recorded reason: "
             "the label never re-escalates (reference §3)."
         )
+
+
+_CHECKS_BY_TARGET = {
+    DoseState.DISCONTINUED: _check_stop,
+    DoseState.WITHHELD: _check_hold,
+    DoseState.DESENSITIZATION: _check_desensitization,
+    DoseState.ON_DRUG: _check_dose,
+}

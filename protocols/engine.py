@@ -295,6 +295,8 @@ def criterion_met(c: dict[str, Any], case: Case) -> bool:
         hr = _fresh(case.labs.get("heart_rate"), case)
         return hr is not None and hr.value >= Fraction(str(c.get("min", 60)))
     lab = _fresh(case.labs.get(analyte), case) if isinstance(analyte, str) else None
+    if not isinstance(analyte, str):
+        return False
     if lab is None or lab.uln is None:
         return False
     if lab.within(Fraction(str(c["max_x_uln"]))):
@@ -421,13 +423,14 @@ def _other(case: Case, grades: dict[str, int]) -> list[Finding]:
     return found
 
 
-LAB_RULES = (_hepatic, _renal, _cpk)
-ALL_RULES = (_ild, _hepatic, _renal, _bradycardia, _cpk, _hemolysis, _other)
+RuleCheck = Callable[[Case, dict[str, int]], list[Finding]]
+LAB_RULES: tuple[RuleCheck, ...] = (_hepatic, _renal, _cpk)
+ALL_RULES: tuple[RuleCheck, ...] = (_ild, _hepatic, _renal, _bradycardia, _cpk, _hemolysis, _other)
 # Analytes whose grade ≥ 3 the rules above answer; any other grade ≥ 3 is §4.7's.
 ANALYTES_WITH_RULES = frozenset({"alt", "ast", "total_bilirubin", "creatinine", "cpk"})
 
 
-def _findings(case: Case, grades: dict[str, int], rules=ALL_RULES) -> list[Finding]:
+def _findings(case: Case, grades: dict[str, int], rules: tuple[RuleCheck, ...] = ALL_RULES) -> list[Finding]:
     return [f for rule in rules for f in rule(case, grades)]
 
 
@@ -488,7 +491,7 @@ def _alternatives() -> list[str]:
             f"inhibitor ({', '.join(ALTERNATIVES)}) — information only, not a recommendation ({ALTERNATIVES_SOURCE})."]
 
 
-def _key(c: dict[str, Any]) -> tuple:
+def _key(c: dict[str, Any]) -> tuple[Any, ...]:
     return (c.get("analyte"), c.get("max_x_uln"), c.get("min"), c.get("clinician"), c.get("text"))
 
 
@@ -588,8 +591,8 @@ def _while_withheld(case: Case, findings: list[Finding], grades: dict[str, int],
         return now
     earlier = _earlier_holds(case)
     holding = [f for f in findings if f.holds] + earlier
-    base = _combine(holding, dose, [], []) if holding else {"action": WITHHOLD, "resume_when": []}
-    options = base["options"] if base["action"] == DECISION else [base]
+    base: dict[str, Any] = _combine(holding, dose, [], []) if holding else {"action": WITHHOLD, "resume_when": []}
+    options: list[dict[str, Any]] = base["options"] if base["action"] == DECISION else [base]
     if now["action"] == DECISION:  # a choice asked for today (HA2, B1) stays a choice
         options = now["options"]
     merged = [_tighten(o, held_dose, held_criteria, dose) for o in options]

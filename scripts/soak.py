@@ -189,7 +189,7 @@ def main() -> int:
 def _redis(stack: Stack, *command: str) -> int:
     import subprocess
 
-    out = subprocess.run(["redis-cli", "-p", str(stack.redis_port), *command], capture_output=True, text=True)
+    out = subprocess.run(["redis-cli", "-p", str(stack.redis_port), *command], capture_output=True, text=True, check=False)
     try:
         return int(out.stdout.strip() or 0)
     except ValueError:

@@ -192,7 +192,7 @@ class Stack:
 
     def manage(self, *args: str, timeout: float = 1800) -> str:
         result = subprocess.run([PY, "manage.py", *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                                timeout=timeout)
+                                timeout=timeout, check=False)
         if result.returncode != 0:
             raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
         return result.stdout
@@ -230,7 +230,7 @@ class Stack:
 
     def psql(self, sql: str) -> str:
         result = subprocess.run(["psql", "-h", "127.0.0.1", "-p", str(self.pg_port), "-U", "postgres", "-d", "stack",
-                                 "-tAc", sql], capture_output=True, text=True, timeout=60)
+                                 "-tAc", sql], capture_output=True, text=True, timeout=60, check=False)
         return result.stdout.strip()
 
     def url(self, path: str) -> str:

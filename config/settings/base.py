@@ -20,7 +20,8 @@ BASE_DIR = Path(__file__).resolve().parent.parent.parent
 VAR_DIR = Path(environ.Env().str("VAR_DIR", default=str(BASE_DIR / "var")))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
-env = environ.Env()
+# NAME or, for container secrets, the contents of the file NAME_FILE names (any variable).
+env = environ.FileAwareEnv()
 # A bad boolean must fail loudly, not read as False (healthchecks' envbool).
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -35,17 +36,9 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}")
 
 
-def env_secret(name: str, default: str | None = None) -> str | None:
-    """NAME, or the contents of the file named by NAME_FILE (container secrets)."""
-    path = env.str(f"{name}_FILE", default="")
-    if path:
-        return Path(path).read_text().strip()
-    return env.str(name, default=default)
-
-
 DEBUG = env_bool("DEBUG", False)
 
-SECRET_KEY = env_secret("SECRET_KEY")
+SECRET_KEY = (env.str("SECRET_KEY", default="") or "").strip()  # a secret file ends with a newline
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is false")
@@ -68,7 +61,6 @@ INSTALLED_APPS = [
     "crispy_forms",
     "crispy_bootstrap5",
     "django_htmx",
-    "django_filters",
     "simple_history",
     "axes",
     "django_otp",

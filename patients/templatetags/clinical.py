@@ -30,8 +30,7 @@ def num(value, places=None):
         value = Decimal(str(value))
     if places is not None:
         value = value.quantize(Decimal(1).scaleb(-int(places)))
-    text = f"{value.normalize():f}"
-    return text
+    return f"{value.normalize():f}"
 
 
 @register.filter

@@ -170,59 +170,8 @@ class Command(BaseCommand):
         services.course_start(patient=patient, start_date=start, ordered_by=prescriber, recorded_by=prescriber)
         course = patient.courses.get()
 
-        def accept(on):
-            """The prescriber accepts the engine's recommendation (the normal workflow)."""
-            rec = course.recommendations.filter(status="pending").first()
-            assert rec is not None, f"{mrn}: expected a recommendation"
-            recommendation_accept(recommendation=rec, user=prescriber, effective_date=on)
-
-        def lab(day, analyte, value, **others):
-            when = timezone.make_aware(datetime.combine(start + timedelta(days=day), time(11)))
-            return self._single(patient, nurse, when, analyte, value, **others)
-
-        # Scenario steps by treatment day, run in order with the routine panels.
-        steps: dict[int, list] = {}
-        if scenario == "alt_withheld":
-            steps[days - 4] = [lambda: lab(days - 4, "alt", "250", ast="180"), lambda: accept(start + timedelta(days=days - 4))]
-        elif scenario == "pending_alt":
-            steps[days - 1] = [lambda: lab(days - 1, "alt", "285", ast="130", total_bilirubin="0.9")]
-        elif scenario in ("reduced_450", "reduced_300"):
-            steps[35] = [lambda: lab(35, "alt", "236", ast="150"), lambda: accept(start + timedelta(days=35))]
-            steps[44] = [lambda: lab(44, "alt", "92"), lambda: accept(start + timedelta(days=44))]
-            if scenario == "reduced_300":
-                steps[160] = [lambda: lab(160, "cpk", "1900"), lambda: accept(start + timedelta(days=160))]
-                steps[172] = [lambda: lab(172, "cpk", "300"), lambda: accept(start + timedelta(days=172))]
-        elif scenario == "cpk_withheld":
-            steps[days - 2] = [lambda: lab(days - 2, "cpk", "1020"), lambda: accept(start + timedelta(days=days - 2))]
-        elif scenario == "bradycardia":
-            def brady():
-                course.medications.create(name="Bisoprolol 5 mg", category="beta_blocker", start_date=start - timedelta(days=100))
-                lab(days - 6, "heart_rate", "52")
-                services.clinical_event_record(
-                    patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.BRADYCARDIA,
-                    onset_date=start + timedelta(days=days - 6), grade=1, bradycardia=ClinicalEvent.Bradycardia.ASYMPTOMATIC,
-                    notes="Asymptomatic; no dose change needed (reference §4.4 B0).")
-            steps[days - 6] = [brady]
-        elif scenario == "discontinued_ild":
-            def ild():
-                services.clinical_event_record(
-                    patient=patient, recorded_by=prescriber, kind=ClinicalEvent.Kind.ILD, onset_date=start + timedelta(days=40),
-                    grade=2, ild_causality=ClinicalEvent.Causality.TREATMENT_RELATED)
-                accept(start + timedelta(days=40))
-            steps[40] = [ild]
-        elif scenario == "rash_resolved":
-            def rash():
-                onset = start + timedelta(days=12)
-                event = services.clinical_event_record(
-                    patient=patient, recorded_by=nurse, kind=ClinicalEvent.Kind.RASH, onset_date=onset,
-                    resolved_date=onset + timedelta(days=25), grade=3, rash_bsa_percent=45,
-                    notes="Maculo-papular; treated with prednisolone.")
-                # Rash has no label dose rule: the prescriber's own decision.
-                services.dose_change_record(
-                    course=course, to=Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), effective_date=onset,
-                    reason=Reason.TOXICITY, toxicity="Rash maculo-papular", toxicity_grade=3, triggering_event=event,
-                    ordered_by=prescriber, recorded_by=prescriber, note="Hold until the rash resolves; consider re-challenge.")
-            steps[12] = [rash]
+        story = _Story(self, patient, course, nurse, prescriber, start, days)
+        steps = getattr(story, scenario, dict)()
 
         # Routine labs every 14 days in the first 3 months, monthly after (reference §5);
         # the *_overdue scenarios stopped coming some weeks ago; nothing after discontinuation.
@@ -268,3 +217,78 @@ class Command(BaseCommand):
         entries = [services.LabEntry(analyte, value)] + [services.LabEntry(k, v) for k, v in others.items()]
         rows = services.lab_panel_record(patient=patient, collected_at=when, entries=entries, entered_by=nurse, now=when)
         return rows[0]
+
+
+class _Story:
+    """What happens to one demo patient, by treatment day: one method per scenario, each
+    returning {day: [step, ...]}; the steps go through the services, as the pages do."""
+
+    def __init__(self, command, patient, course, nurse, prescriber, start, days):
+        self.command, self.patient, self.course = command, patient, course
+        self.nurse, self.prescriber, self.start, self.days = nurse, prescriber, start, days
+
+    def on(self, day: int) -> date:
+        return self.start + timedelta(days=day)
+
+    def accept(self, day: int) -> None:
+        """The prescriber accepts the engine's recommendation (the normal workflow)."""
+        rec = self.course.recommendations.filter(status="pending").first()
+        assert rec is not None, f"{self.patient.mrn}: expected a recommendation"
+        recommendation_accept(recommendation=rec, user=self.prescriber, effective_date=self.on(day))
+
+    def lab(self, day: int, analyte: str, value: str, **others) -> None:
+        when = timezone.make_aware(datetime.combine(self.on(day), time(11)))
+        self.command._single(self.patient, self.nurse, when, analyte, value, **others)
+
+    def lab_then_accept(self, day: int, analyte: str, value: str, **others) -> list:
+        return [lambda: self.lab(day, analyte, value, **others), lambda: self.accept(day)]
+
+    def alt_withheld(self) -> dict:
+        return {self.days - 4: self.lab_then_accept(self.days - 4, "alt", "250", ast="180")}
+
+    def pending_alt(self) -> dict:
+        return {self.days - 1: [lambda: self.lab(self.days - 1, "alt", "285", ast="130", total_bilirubin="0.9")]}
+
+    def reduced_450(self) -> dict:
+        return {35: self.lab_then_accept(35, "alt", "236", ast="150"), 44: self.lab_then_accept(44, "alt", "92")}
+
+    def reduced_300(self) -> dict:
+        return {**self.reduced_450(), 160: self.lab_then_accept(160, "cpk", "1900"),
+                172: self.lab_then_accept(172, "cpk", "300")}
+
+    def cpk_withheld(self) -> dict:
+        return {self.days - 2: self.lab_then_accept(self.days - 2, "cpk", "1020")}
+
+    def bradycardia(self) -> dict:
+        def brady():
+            self.course.medications.create(name="Bisoprolol 5 mg", category="beta_blocker",
+                                           start_date=self.start - timedelta(days=100))
+            self.lab(self.days - 6, "heart_rate", "52")
+            services.clinical_event_record(
+                patient=self.patient, recorded_by=self.nurse, kind=ClinicalEvent.Kind.BRADYCARDIA,
+                onset_date=self.on(self.days - 6), grade=1, bradycardia=ClinicalEvent.Bradycardia.ASYMPTOMATIC,
+                notes="Asymptomatic; no dose change needed (reference §4.4 B0).")
+        return {self.days - 6: [brady]}
+
+    def discontinued_ild(self) -> dict:
+        def ild():
+            services.clinical_event_record(
+                patient=self.patient, recorded_by=self.prescriber, kind=ClinicalEvent.Kind.ILD, onset_date=self.on(40),
+                grade=2, ild_causality=ClinicalEvent.Causality.TREATMENT_RELATED)
+            self.accept(40)
+        return {40: [ild]}
+
+    def rash_resolved(self) -> dict:
+        def rash():
+            onset = self.on(12)
+            event = services.clinical_event_record(
+                patient=self.patient, recorded_by=self.nurse, kind=ClinicalEvent.Kind.RASH, onset_date=onset,
+                resolved_date=onset + timedelta(days=25), grade=3, rash_bsa_percent=45,
+                notes="Maculo-papular; treated with prednisolone.")
+            # Rash has no label dose rule: the prescriber's own decision.
+            services.dose_change_record(
+                course=self.course, to=Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), effective_date=onset,
+                reason=Reason.TOXICITY, toxicity="Rash maculo-papular", toxicity_grade=3, triggering_event=event,
+                ordered_by=self.prescriber, recorded_by=self.prescriber,
+                note="Hold until the rash resolves; consider re-challenge.")
+        return {12: [rash]}
