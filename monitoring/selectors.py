@@ -181,11 +181,11 @@ def running_plans(*, user: User, today, todays: dict[int, date] | None = None, c
                   keep=lambda p: True) -> list[PlanRow]:
     """Desensitization plans in progress with today's step (worklist section); "today"
     and "missed" on the plan's clinic's date."""
-    qs = DesensitizationPlan.objects.for_user(user).running().select_related("patient__clinic", "protocol") \
+    qs = DesensitizationPlan.objects.for_user(user).running().select_related("course__patient__clinic", "protocol") \
         .prefetch_related("protocol__steps")
     if clinic_id:
-        qs = qs.filter(patient__clinic_id=clinic_id)
-    plans = [p for p in qs.order_by("patient__last_name") if keep(p.patient)]
+        qs = qs.filter(course__patient__clinic_id=clinic_id)
+    plans = [p for p in qs.order_by("course__patient__last_name") if keep(p.patient)]
     days = PlanDay.objects.filter(plan__in=plans, cancelled=False).order_by("date", "number")
     by_plan: dict = {}
     for d in days:

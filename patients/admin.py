@@ -111,10 +111,10 @@ class DesensitizationPlanAdmin(ReadOnlyScopedAdmin):
 @admin.register(PlanDay)
 class PlanDayAdmin(ReadOnlyScopedAdmin):
     list_display = ["plan", "number", "date", "step", "morning_mg", "evening_mg", "morning_taken", "evening_taken", "reaction"]
-    clinic_path = "plan__patient__clinic"
+    clinic_path = "plan__course__patient__clinic"
 
 
 @admin.register(PlanDecision)
 class PlanDecisionAdmin(ReadOnlyScopedAdmin):
     list_display = ["plan", "decision", "decided_by", "decided_at"]
-    clinic_path = "plan__patient__clinic"
+    clinic_path = "plan__course__patient__clinic"

@@ -102,7 +102,7 @@ def plan_start(*, patient: Patient, protocol: DesensitizationProtocol, rash_even
         if DesensitizationPlan.objects.filter(course=course).running().exists():
             raise InputError("A desensitization plan is already running for this course.")
         plan = DesensitizationPlan.objects.create(
-            patient=patient, course=course, protocol=protocol, rash_event=rash_event, start_date=start,
+            course=course, protocol=protocol, rash_event=rash_event, start_date=start,
             strengths=patient.clinic.strengths, final_dose_mg_bid=preview.final_dose, override_reason=override_reason.strip(),
             approved_by=user, corticosteroid=corticosteroid.strip()[:120], prior_checkpoint_inhibitor=prior_checkpoint_inhibitor,
             checkpoint_inhibitor_last_dose=checkpoint_inhibitor_last_dose if prior_checkpoint_inhibitor else None,
@@ -224,7 +224,7 @@ def plans_flag_missed(*, now: datetime | None = None, today: date | None = None)
     evening because the server's date has moved on. `today` forces one date for all."""
     now = now or timezone.now()
     paused = 0
-    plans = DesensitizationPlan.objects.filter(status=DesensitizationPlan.Status.ACTIVE).select_related("patient__clinic")
+    plans = DesensitizationPlan.objects.filter(status=DesensitizationPlan.Status.ACTIVE).select_related("course__patient__clinic")
     for plan in plans:
         day = today or clinic_today(plan.patient.clinic, now)
         missed = plan.days.filter(cancelled=False, recorded_at__isnull=True, date__lt=day).order_by("date").first()

@@ -652,7 +652,7 @@ class RecommendationComment(AppendOnly):
 
 
 class PlanQuerySet(ClinicScopedQuerySet["DesensitizationPlan"]):
-    clinic_lookup = "patient__clinic"
+    clinic_lookup = "course__patient__clinic"
 
     def running(self) -> PlanQuerySet:
         return self.filter(status__in=[DesensitizationPlan.Status.ACTIVE, DesensitizationPlan.Status.PAUSED])
@@ -668,7 +668,6 @@ class DesensitizationPlan(Versioned):
         COMPLETED = "completed", "Completed"
         FAILED = "failed", "Failed"
 
-    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="desensitization_plans")
     course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="desensitization_plans")
     protocol = models.ForeignKey("protocols.DesensitizationProtocol", on_delete=models.PROTECT, related_name="plans")
     rash_event = models.ForeignKey(ClinicalEvent, on_delete=models.PROTECT, related_name="+")
@@ -700,6 +699,11 @@ class DesensitizationPlan(Versioned):
 
     def __str__(self) -> str:
         return f"Desensitization ({self.protocol}) from {self.start_date}"
+
+    @property
+    def patient(self) -> Patient:
+        """The plan's patient: the patient of its course (stored once)."""
+        return self.course.patient
 
     @property
     def n_steps(self) -> int:

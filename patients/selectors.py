@@ -75,7 +75,7 @@ def patient_page(patient: Patient) -> dict:
     charts = trend_series(labs, events_all, today=today, zone=zone)
     open_course = next((c for c in courses if c.end_date is None), courses[0] if courses else None)
 
-    plans = list(DesensitizationPlan.objects.filter(patient=patient).select_related("protocol").order_by("-approved_at"))
+    plans = list(DesensitizationPlan.objects.filter(course__patient=patient).select_related("protocol").order_by("-approved_at"))
     running = next((p for p in plans if p.status in ("active", "paused")), None)
     if running is not None:
         running.today = today_day(running, today=today)

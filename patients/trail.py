@@ -54,8 +54,8 @@ def _history_sources(patient: Patient) -> list[tuple[str, Any]]:
         ("Clinical event", ClinicalEvent.history.filter(patient_id=pid)),
         ("Medication", ConcomitantMedication.history.filter(course__patient_id=pid)),
         ("Recommendation", Recommendation.history.filter(course__patient_id=pid)),
-        ("Desensitization plan", DesensitizationPlan.history.filter(patient_id=pid)),
-        ("Desensitization day", PlanDay.history.filter(plan__patient_id=pid)),
+        ("Desensitization plan", DesensitizationPlan.history.filter(course__patient_id=pid)),
+        ("Desensitization day", PlanDay.history.filter(plan__course__patient_id=pid)),
     ]
 
 
@@ -144,7 +144,7 @@ def _own_history_rows(patient: Patient, limit: int) -> list[dict]:
     """Records written once (comments, plan decisions, follow-ups): each is an entry."""
     comments = RecommendationComment.objects.filter(recommendation__course__patient=patient).select_related(
         "author", "recommendation")[:limit]
-    decisions = PlanDecision.objects.filter(plan__patient=patient).select_related("decided_by", "plan")[:limit]
+    decisions = PlanDecision.objects.filter(plan__course__patient=patient).select_related("decided_by", "plan")[:limit]
     follow_ups = apps.get_model("monitoring", "FollowUp").objects.filter(item__course__patient=patient).select_related(
         "recorded_by", "item__requirement")[:limit]
     return [

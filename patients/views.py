@@ -361,9 +361,9 @@ def recommendation_comment(request: HttpRequest, patient_pk: int, recommendation
 
 
 def _plan(request: HttpRequest, patient_pk: int, plan_pk: int, *roles: str) -> DesensitizationPlan:
-    return get_for_user_or_404(DesensitizationPlan.objects.select_related("patient__clinic", "protocol", "course",
+    return get_for_user_or_404(DesensitizationPlan.objects.select_related("course__patient__clinic", "protocol",
                                                                           "approved_by", "rash_event"),
-                               request.user, roles=roles, pk=plan_pk, patient_id=patient_pk)
+                               request.user, roles=roles, pk=plan_pk, course__patient_id=patient_pk)
 
 
 def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
@@ -422,9 +422,9 @@ def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
     today = clinic_today(plan.patient.clinic)
     evening_open = bool(next_day) and plans.evening_open(next_day, zone=clinic_zone(plan.patient.clinic))
     record_form = DayRecordForm(day=next_day, evening_open=evening_open, action=reverse(
-        "plan_record_day", args=[plan.patient_id, plan.pk, next_day.pk])) if next_day else None
+        "plan_record_day", args=[plan.course.patient_id, plan.pk, next_day.pk])) if next_day else None
     decision_form = PlanDecisionForm(patient=plan.patient, initial={"version": plan.version},
-                                     action=reverse("plan_decide", args=[plan.patient_id, plan.pk]))
+                                     action=reverse("plan_decide", args=[plan.course.patient_id, plan.pk]))
     return render(request, "patients/plan_detail.html", {
         "patient": plan.patient, "plan": plan, "days": days, "next_day": next_day, "today": today,
         "can_record": request.user.has_role(plan.patient.clinic_id, *CLINICAL_WRITE_ROLES),

@@ -168,6 +168,7 @@ class DesensitizationPlanFactory(DjangoModelFactory[DesensitizationPlan]):
     class Meta:
         model = DesensitizationPlan
         skip_postgeneration_save = True
+        exclude = ("patient",)  # the plan's patient is its course's
 
     patient = factory.SubFactory(PatientFactory)
     course = factory.SubFactory(TreatmentCourseFactory, patient=factory.SelfAttribute("..patient"),

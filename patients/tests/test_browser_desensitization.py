@@ -35,7 +35,7 @@ def test_seegobin_plan_three_days_and_a_reaction(login_browser, live_server, art
     page.screenshot(path=str(artifacts / "desensitization-preview.png"), full_page=True)
     page.get_by_role("button", name="Approve and start the plan").click()
     assert "Running" in page.get_by_test_id("plan-status").inner_text()
-    plan = DesensitizationPlan.objects.get(patient=patient)
+    plan = DesensitizationPlan.objects.get(course__patient=patient)
 
     page.context.clear_cookies()
     page = login_browser(nurse)

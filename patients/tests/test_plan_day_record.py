@@ -63,13 +63,13 @@ def plan(patient, seegobin, prescriber):
 
 
 def plan_url(plan):
-    return reverse("plan_detail", args=[plan.patient_id, plan.pk])
+    return reverse("plan_detail", args=[plan.course.patient_id, plan.pk])
 
 
 def record(client, user, plan, number=1, **data):
     client.force_login(user)  # signed in at the time of the post: sessions die after idle minutes
     day = plan.days.get(number=number, cancelled=False)
-    response = client.post(reverse("plan_record_day", args=[plan.patient_id, plan.pk, day.pk]), data, follow=True)
+    response = client.post(reverse("plan_record_day", args=[plan.course.patient_id, plan.pk, day.pk]), data, follow=True)
     assert response.status_code == 200
     day.refresh_from_db()
     return html.unescape(response.content.decode()), day
@@ -81,7 +81,7 @@ def record(client, user, plan, number=1, **data):
 def test_no_dose_is_pre_chosen_and_the_evening_waits_for_1600(client, nurse, plan):
     client.force_login(nurse)
     page = client.get(plan_url(plan)).content.decode()
-    form = page[page.index('action="' + reverse("plan_record_day", args=[plan.patient_id, plan.pk, plan.days.get(number=1).pk])):]
+    form = page[page.index('action="' + reverse("plan_record_day", args=[plan.course.patient_id, plan.pk, plan.days.get(number=1).pk])):]
     form = form[:form.index("</form>")]
     assert 'name="morning_taken"' in form and 'name="evening_taken"' in form and form.count('type="radio"') == 4
     assert 'id="m-taken"' in form and 'id="e-missed"' in form
@@ -205,7 +205,7 @@ def test_after_a_decision_a_later_missed_day_shows_the_missed_dose_guidance(clie
     with at(11):
         client.force_login(prescriber)
         plan.refresh_from_db()
-        client.post(reverse("plan_decide", args=[plan.patient_id, plan.pk]),
+        client.post(reverse("plan_decide", args=[plan.course.patient_id, plan.pk]),
                     {"decision": "repeat", "reason": "Mild; antihistamine", "resume_on": (TODAY + timedelta(days=1)).isoformat(),
                      "version": plan.version})
     assert DesensitizationPlan.objects.get().status == "active"
@@ -268,7 +268,7 @@ def test_a_plan_resumes_at_most_a_year_ahead(client, nurse, prescriber, plan, re
         record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade="1")
     client.force_login(prescriber)
     plan.refresh_from_db()
-    response = client.post(reverse("plan_decide", args=[plan.patient_id, plan.pk]),
+    response = client.post(reverse("plan_decide", args=[plan.course.patient_id, plan.pk]),
                            {"decision": "continue", "reason": "Mild", "resume_on": resume_on.isoformat(),
                             "version": plan.version}, follow=True)
     assert response.status_code == 200
@@ -293,7 +293,7 @@ def paused(client, nurse, prescriber, plan):
 
 
 def decide(client, plan, **data):
-    response = client.post(reverse("plan_decide", args=[plan.patient_id, plan.pk]), data, follow=True)
+    response = client.post(reverse("plan_decide", args=[plan.course.patient_id, plan.pk]), data, follow=True)
     assert response.status_code == 200
     plan.refresh_from_db()
     return html.unescape(response.content.decode())

@@ -100,7 +100,7 @@ class Command(BaseCommand):
         """South's rash patient is re-challenged with Seegobin 2020 from today; North's stays
         eligible, for a nurse to try."""
         patient = Patient.objects.filter(clinic=clinic, events__kind="rash").first()
-        if patient is None or DesensitizationPlan.objects.filter(patient=patient).exists():
+        if patient is None or DesensitizationPlan.objects.filter(course__patient=patient).exists():
             return
         rash = patient.events.filter(kind="rash").first()
         seegobin = DesensitizationProtocol.objects.get(clinic__isnull=True, name__startswith="Seegobin")
