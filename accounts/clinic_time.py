@@ -21,7 +21,7 @@ on the wrong day. Times are stored in UTC and converted only at the edges (style
 from __future__ import annotations
 
 import zoneinfo
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime, time
 from typing import Any
 
@@ -51,12 +51,6 @@ def clinic_day_start(clinic: Clinic | str, day: date) -> datetime:
     """The first instant of `day` in the clinic. fold=0 makes a midnight that a DST
     change skips or repeats resolve to the day's first instant."""
     return datetime.combine(day, time.min, tzinfo=clinic_zone(clinic))
-
-
-def clinic_todays(clinics: Iterable[Clinic], now: datetime | None = None) -> dict[int, date]:
-    """Each clinic's own today at the same instant, by clinic id."""
-    now = now or timezone.now()
-    return {c.pk: clinic_today(c, now) for c in clinics}
 
 
 def on_clinic_days(todays: Mapping[int, date], build: Callable[[int, date], Q], *, clinic_field: str = "clinic_id") -> Q:

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 from pydantic import BeforeValidator, PlainValidator
 from pydantic_core import PydanticCustomError
 
-from monitoring.rules import DEFAULT_REQUIREMENTS, evaluate
+from monitoring.rules import DEFAULT_REQUIREMENTS, MAX_SETTING_DAYS, evaluate
 from protocols.case_input import Day, StrictModel, show, validated
 from protocols.errors import InputError
 
@@ -23,9 +23,9 @@ REQUIREMENTS = tuple(r.code for r in DEFAULT_REQUIREMENTS)
 
 
 def _days(value: Any) -> int:
-    if type(value) is not int or not 0 <= value <= 60:
+    if type(value) is not int or not 0 <= value <= MAX_SETTING_DAYS:
         raise PydanticCustomError("input", "{message}", {
-            "message": f"must be a whole number of days from 0 to 60, not {show(value)}."})
+            "message": f"must be a whole number of days from 0 to {MAX_SETTING_DAYS}, not {show(value)}."})
     return value
 
 

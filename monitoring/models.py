@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from datetime import date, time, timedelta
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -34,12 +35,15 @@ class ClinicSettings(models.Model):
     """Per-clinic monitoring and reminder settings (defaults: reference §5, issue #5)."""
 
     clinic = models.OneToOneField(Clinic, on_delete=models.CASCADE, related_name="monitoring_settings")
-    due_soon_days = models.PositiveSmallIntegerField(default=rules.DEFAULT_DUE_SOON_DAYS,
-                                                     help_text="Days before the due date that count as 'due soon'.")
-    grace_days = models.PositiveSmallIntegerField(default=rules.DEFAULT_GRACE_DAYS,
-                                                  help_text="Days after the due date before an item is overdue.")
+    due_soon_days = models.PositiveSmallIntegerField(
+        default=rules.DEFAULT_DUE_SOON_DAYS, validators=[MaxValueValidator(rules.MAX_SETTING_DAYS)],
+        help_text="Days before the due date that count as 'due soon' (0 to 60).")
+    grace_days = models.PositiveSmallIntegerField(
+        default=rules.DEFAULT_GRACE_DAYS, validators=[MaxValueValidator(rules.MAX_SETTING_DAYS)],
+        help_text="Days after the due date before an item is overdue (0 to 60).")
     escalation_days = models.PositiveSmallIntegerField(
-        default=7, help_text="Items overdue for more days than this also go to prescribers and clinic admins.")
+        default=7, validators=[MaxValueValidator(rules.MAX_SETTING_DAYS)],
+        help_text="Items overdue for more days than this also go to prescribers and clinic admins (0 to 60).")
     digest_time = models.TimeField(default=time(7, 0), help_text="Local time of the daily digest.")
     digest_counts_only = models.BooleanField(
         default=False, help_text="Send only counts and a link (no MRNs) in the daily digest.")
@@ -166,9 +170,6 @@ class ItemQuerySet(ClinicScopedQuerySet["MonitoringItem"]):
         """One indexed range query on the stored deadline (style.md habit 1)."""
         return self.filter(overdue_from__lte=today)
 
-    def due_between(self, first: date, last: date) -> ItemQuerySet:
-        return self.filter(due_date__gte=first, due_date__lte=last)
-
     def overdue_on(self, todays: Mapping[int, date]) -> ItemQuerySet:
         """Overdue in each clinic on its own today (`{clinic_id: date}`), in one query:
         a user in Auckland and Honolulu clinics sees what each clinic's digest lists."""
@@ -178,7 +179,7 @@ class ItemQuerySet(ClinicScopedQuerySet["MonitoringItem"]):
         """Due within each clinic's 'due soon' days of its own today (past due within
         grace or snoozed included), not overdue."""
         return self.filter(on_clinic_days(todays, lambda cid, day: Q(
-            due_date__gte=day - timedelta(days=60), due_date__lte=day + timedelta(days=soon_days[cid]),
+            due_date__gte=day - timedelta(days=rules.MAX_SETTING_DAYS), due_date__lte=day + timedelta(days=soon_days[cid]),
             overdue_from__gt=day)))
 
     def with_patient(self) -> ItemQuerySet:

@@ -28,6 +28,9 @@ from protocols.errors import InputError
 NOT_REQUIRED, OK, DUE_SOON, OVERDUE, SNOOZED = "not_required", "ok", "due_soon", "overdue", "snoozed"
 DEFAULT_DUE_SOON_DAYS = 3
 DEFAULT_GRACE_DAYS = 0
+# The longest grace, due-soon window or escalation a clinic may set: past due by more than
+# this, an item is overdue whatever the settings (the worklist's due-soon look-back).
+MAX_SETTING_DAYS = 60
 
 
 def add_months(day: date, months: int) -> date:

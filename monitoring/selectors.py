@@ -55,6 +55,11 @@ class PlanRow:
     plan: DesensitizationPlan
     day: PlanDay | None
     missed: bool
+    today: date  # the plan's clinic's
+
+    @property
+    def not_started(self) -> bool:
+        return self.day is not None and self.day.date > self.today
 
 
 def patient_item_rows(patient) -> list[ItemRow]:
@@ -195,5 +200,5 @@ def running_plans(*, user: User, today, todays: dict[int, date] | None = None, c
         local = (todays or {}).get(p.patient.clinic_id, today)
         mine = by_plan.get(p.pk, [])
         day = next((d for d in mine if d.date == local), None) or next((d for d in mine if not d.recorded), None)
-        rows.append(PlanRow(p, day, any(d.date < local and not d.recorded for d in mine)))
+        rows.append(PlanRow(p, day, any(d.date < local and not d.recorded for d in mine), local))
     return rows

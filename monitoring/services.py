@@ -40,7 +40,7 @@ from monitoring.models import (
     RequirementVersion,
 )
 from patients import desensitization
-from patients.models import LabResult, TreatmentCourse
+from patients.models import LabResult, Patient, TreatmentCourse
 from patients.recommendations import hold_started, recheck_analytes
 from protocols.errors import InputError, VersionConflict
 
@@ -201,6 +201,32 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
         item.save()
         items.append(item)
     return items
+
+
+def monitoring_record_create(*, patient: Patient, user: User, requirement_code: str, performed_on: date,
+                             note: str = "") -> MonitoringRecord:
+    """A test done outside the lab panels (e.g. brain imaging): recorded, and the patient's
+    due dates follow."""
+    record = MonitoringRecord.objects.create(patient=patient, recorded_by=user, requirement_code=requirement_code,
+                                             performed_on=performed_on, note=note)
+    patient_schedule_recompute(patient_id=patient.pk)
+    return record
+
+
+def requirement_create(*, clinic: Clinic, user: User, code: str, label: str, analytes: list[str],
+                       schedule: dict, note: str = "") -> Requirement:
+    """A clinic's own requirement (clinic policy), its first schedule version from the
+    clinic's today, and every course of the clinic rescheduled. A code already used by a
+    shared default or by this clinic is refused."""
+    if Requirement.objects.filter(Q(clinic__isnull=True) | Q(clinic=clinic), code=code).exists():
+        raise InputError("This code is taken; edit that requirement instead.")
+    with transaction.atomic():
+        req = Requirement.objects.create(clinic=clinic, code=code, label=label, analytes=analytes,
+                                         source="Clinic policy", label_interval=False)
+        RequirementVersion.objects.create(requirement=req, schedule=schedule, effective_from=clinic_time.clinic_today(clinic),
+                                          created_by=user, note=note)
+    schedule_sweep_clinic(clinic_id=clinic.pk)
+    return req
 
 
 def patient_schedule_recompute(*, patient_id: int, today: date | None = None) -> int:

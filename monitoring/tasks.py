@@ -8,7 +8,6 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from monitoring import services
-from monitoring.services import DigestDeferred, digest_send
 
 
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
@@ -34,6 +33,6 @@ def send_digest(digest_id: int) -> str:
     """Transient mail failures are not retried here: the row keeps its next attempt time
     and monitoring_tick requeues it, so retries span hours and survive worker restarts."""
     try:
-        return digest_send(digest_id=digest_id)
-    except DigestDeferred:
+        return services.digest_send(digest_id=digest_id)
+    except services.DigestDeferred:
         return "deferred"

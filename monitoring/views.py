@@ -6,7 +6,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
-from django.db import connection, transaction
+from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -21,6 +21,7 @@ from accounts.access import (
     get_for_user_or_404,
     require_role_somewhere,
 )
+from accounts.audit import note_patient
 from accounts.clinic_time import clinic_date_of, clinic_today
 from accounts.models import Clinic, User
 from monitoring import selectors, services
@@ -39,10 +40,10 @@ from monitoring.models import (
     Heartbeat,
     MonitoringItem,
     Requirement,
-    RequirementVersion,
 )
 from patients.models import Patient
 from protocols.errors import InputError, VersionConflict
+from protocols.numbers import read_decimal
 
 FOLLOW_UP_ROLES = (*CLINICAL_WRITE_ROLES, "staff")
 
@@ -135,9 +136,10 @@ def _cell(value) -> str:
 
 
 def _is_number(text: str) -> bool:
+    """A plain number, read by the one number reader (protocols.numbers)."""
     try:
-        float(text)
-    except ValueError:
+        read_decimal(text, decimal_comma=False)
+    except InputError:
         return False
     return True
 
@@ -278,19 +280,13 @@ def requirement_create(request: HttpRequest, clinic_pk: int) -> HttpResponse:
     clinic = clinic_for_user_or_404(request.user, clinic_pk, *ADMIN_ROLES)
     form = NewRequirementForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        code = form.cleaned_data["code"]
-        if Requirement.objects.filter(code=code).filter(clinic__isnull=True).exists() or \
-                Requirement.objects.filter(code=code, clinic=clinic).exists():
-            form.add_error("code", "This code is taken; edit that requirement instead.")
+        d = form.cleaned_data
+        try:
+            req = services.requirement_create(clinic=clinic, user=request.user, code=d["code"], label=d["label"],
+                                              analytes=d["analytes"], schedule=form.schedule(), note=d["note"])
+        except InputError as exc:
+            form.add_error("code", str(exc))
         else:
-            with transaction.atomic():
-                req = Requirement.objects.create(clinic=clinic, code=code, label=form.cleaned_data["label"],
-                                                 analytes=form.cleaned_data["analytes"], source="Clinic policy",
-                                                 label_interval=False)
-                RequirementVersion.objects.create(requirement=req, schedule=form.schedule(),
-                                                  effective_from=clinic_today(clinic), created_by=request.user,
-                                                  note=form.cleaned_data["note"])
-            services.schedule_sweep_clinic(clinic_id=clinic.pk)
             messages.success(request, f"{req.label} added to the monitoring plan of {clinic}.")
             return redirect("requirements")
     return render(request, "monitoring/requirement_form.html",
@@ -345,13 +341,13 @@ def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:
     """Record a monitoring test done outside the lab panels (e.g. brain imaging)."""
     patient = get_for_user_or_404(Patient.objects.select_related("clinic"), request.user, roles=CLINICAL_WRITE_ROLES,
                                   pk=patient_pk)
+    note_patient(request, patient)  # the access trail names the patient, as on every patient page
     form = MonitoringRecordForm(request.POST or None, requirements=Requirement.objects.for_clinic(patient.clinic_id),
                                 patient=patient)
     if request.method == "POST" and form.is_valid():
-        record = form.save(commit=False)
-        record.patient, record.recorded_by = patient, request.user
-        record.save()
-        services.patient_schedule_recompute(patient_id=patient.pk)
+        d = form.cleaned_data
+        services.monitoring_record_create(patient=patient, user=request.user, requirement_code=d["requirement_code"],
+                                          performed_on=d["performed_on"], note=d["note"])
         messages.success(request, "Test recorded; due dates updated.")
         return redirect("patient_detail", patient_pk=patient.pk)
     return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Record a monitoring test"})

@@ -27,7 +27,6 @@ from patients.models import (
 )
 from protocols import dates
 from protocols.analytes import ANALYTES, to_decimal
-from protocols.dates import DATETIME_SKEW
 from protocols.dosing import Dose, DoseState, Reason, check_transition
 from protocols.errors import InputError
 from protocols.labs import Entry as LabEntryRead
@@ -37,10 +36,6 @@ from protocols.labs import EntryError, Lab, read_entry
 clinical_data_changed = Signal()
 # Sent inside the transaction with patient=...: patients.recommendations runs the engine.
 recommendation_due = Signal()
-
-# A collection time a few minutes ahead is clock skew between devices, not an error.
-FUTURE_TOLERANCE = DATETIME_SKEW
-
 
 def _changed(patient_id: int) -> None:
     transaction.on_commit(lambda: clinical_data_changed.send(sender=Patient, patient_id=patient_id))
@@ -182,17 +177,22 @@ class PanelError(InputError):
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
-def _read(entry: LabEntry, defaults: dict[str, Decimal | None], *, prefix: str) -> LabEntryRead | None:
+# Where each part of a refused entry is shown: the lab panel has one limit field per
+# analyte ('<analyte>_limit'); the correction form has 'uln' and 'lln'.
+PANEL_FIELDS = {"analyte": "value", "value": "value", "unit": "unit", "uln": "limit", "lln": "limit"}
+CORRECTION_FIELDS = {"analyte": "value", "value": "value", "unit": "value", "uln": "uln", "lln": "lln"}
+
+
+def _read(entry: LabEntry, defaults: dict[str, Decimal | None], *, fields: dict[str, str],
+          prefix: str = "") -> LabEntryRead | None:
     """protocols.labs.read_entry (the one reading of a lab entry), its refusal as a
-    PanelError naming the form's field: f"{prefix}value" for the number and its unit,
-    f"{prefix}limit" for the ULN or LLN."""
+    PanelError naming the form's field: prefix + fields[the part refused]."""
     try:
         return read_entry(entry.analyte, entry.value, entry.unit, uln=entry.uln, lln=entry.lln, defaults=defaults)
     except EntryError as exc:
         label = ANALYTES[entry.analyte].label if entry.analyte in ANALYTES else entry.analyte
         subject = f"{label} {exc.part.upper()}" if exc.part in ("uln", "lln") else label
-        part = {"uln": "limit", "lln": "limit", "unit": "unit"}.get(exc.part, "value")
-        raise PanelError({f"{prefix}{part}": exc.said_of(subject)}) from None
+        raise PanelError({f"{prefix}{fields[exc.part]}": exc.said_of(subject)}) from None
 
 
 def _clinic_limits(default: ReferenceRange | None) -> dict[str, Decimal | None]:
@@ -253,7 +253,7 @@ def lab_panel_record(
 def _entry_row(entry: LabEntry, defaults: dict, baselines: dict) -> LabResult | None:
     """One entry read and turned into an unsaved result (None: left empty), or a
     PanelError naming the field."""
-    read = _read(entry, _clinic_limits(defaults.get(entry.analyte)), prefix=f"{entry.analyte}_")
+    read = _read(entry, _clinic_limits(defaults.get(entry.analyte)), fields=PANEL_FIELDS, prefix=f"{entry.analyte}_")
     if read is None:
         return None
     return _unsaved(read)
@@ -352,7 +352,7 @@ def lab_result_amend(*, lab: LabResult, value: str | Decimal, reason: str, user:
                      uln if uln not in (None, "") else lab.reported_uln,
                      lln if lln not in (None, "") else lab.reported_lln)
     clinic = _clinic_limits(ReferenceRange.objects.filter(clinic_id=lab.patient.clinic_id, analyte=lab.analyte).first())
-    read = _read(entry, {"uln": lab.uln or clinic["uln"], "lln": lab.lln or clinic["lln"]}, prefix="")
+    read = _read(entry, {"uln": lab.uln or clinic["uln"], "lln": lab.lln or clinic["lln"]}, fields=CORRECTION_FIELDS)
     assert read is not None
     with transaction.atomic():
         old = _retire(lab, status=LabResult.Status.AMENDED, reason=reason, user=user)

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -171,8 +171,8 @@ def course_start(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def _form_errors(form) -> str:
-    """A refused form's messages in one line, each after its field's label, for a page
-    that answers with a redirect and a message rather than the form again."""
+    """A refused form's messages in one line, each after its field's label (the message
+    above the page; the form below keeps what was typed)."""
     parts = []
     for name, errors in form.errors.items():
         label = form[name].label if name in form.fields else ""
@@ -413,27 +413,41 @@ def plan_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
-    plan = _plan(request, patient_pk, plan_pk)
+    return _plan_page(request, _plan(request, patient_pk, plan_pk))
+
+
+def _record_form(plan: DesensitizationPlan, day: PlanDay | None, data=None) -> DayRecordForm | None:
+    if day is None:
+        return None
+    return DayRecordForm(data, day=day, evening_open=plans.evening_open(day, zone=clinic_zone(plan.patient.clinic)),
+                         action=reverse("plan_record_day", args=[plan.course.patient_id, plan.pk, day.pk]))
+
+
+def _decision_form(plan: DesensitizationPlan, data=None) -> PlanDecisionForm:
+    return PlanDecisionForm(data, patient=plan.patient, initial={"version": plan.version},
+                            action=reverse("plan_decide", args=[plan.course.patient_id, plan.pk]))
+
+
+def _plan_page(request: HttpRequest, plan: DesensitizationPlan, *, record_form: DayRecordForm | None = None,
+               decision_form: PlanDecisionForm | None = None) -> HttpResponse:
+    """The plan's page; a refused record or decision comes back here with what was typed."""
     days = plans.plan_days(plan)
     for d in days:
         d.morning_caps = describe_capsules(d.morning_mg, plan.strengths)
         d.evening_caps = describe_capsules(d.evening_mg, plan.strengths)
     next_day = next((d for d in days if not d.recorded), None)
-    today = clinic_today(plan.patient.clinic)
-    evening_open = bool(next_day) and plans.evening_open(next_day, zone=clinic_zone(plan.patient.clinic))
-    record_form = DayRecordForm(day=next_day, evening_open=evening_open, action=reverse(
-        "plan_record_day", args=[plan.course.patient_id, plan.pk, next_day.pk])) if next_day else None
-    decision_form = PlanDecisionForm(patient=plan.patient, initial={"version": plan.version},
-                                     action=reverse("plan_decide", args=[plan.course.patient_id, plan.pk]))
     return render(request, "patients/plan_detail.html", {
-        "patient": plan.patient, "plan": plan, "days": days, "next_day": next_day, "today": today,
+        "patient": plan.patient, "plan": plan, "days": days, "next_day": next_day,
+        "today": clinic_today(plan.patient.clinic),
         "can_record": request.user.has_role(plan.patient.clinic_id, *CLINICAL_WRITE_ROLES),
         "can_decide": request.user.has_role(plan.patient.clinic_id, *PRESCRIBER_ROLES),
         "decisions": plan.decisions.select_related("decided_by"),
-        "record_form": record_form, "decision_form": decision_form,
+        "record_form": record_form or _record_form(plan, next_day),
+        "decision_form": decision_form or _decision_form(plan),
         # After a reaction the prescriber decides on the reaction (§9.3 req. 5), not on a missed dose (req. 3).
         "pause_guidance": REACTION_GUIDANCE if plans.pausing_reaction(plan) else TOLERANCE_WARNING,
-        "evening_open": evening_open, "evening_from": EVENING_DOSE_FROM, "printing": request.GET.get("print") == "1",
+        "evening_open": bool(next_day) and plans.evening_open(next_day, zone=clinic_zone(plan.patient.clinic)),
+        "evening_from": EVENING_DOSE_FROM, "printing": request.GET.get("print") == "1",
         "checkpoint_note": CHECKPOINT_NOTE,
         "cancelled": plan.days.filter(cancelled=True).count(),
     })
@@ -442,13 +456,11 @@ def plan_detail(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResp
 @require_POST
 def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk: int) -> HttpResponse:
     plan = _plan(request, patient_pk, plan_pk, *CLINICAL_WRITE_ROLES)
-    day = PlanDay.objects.filter(pk=day_pk, plan=plan).first()
-    if day is None:
-        raise Http404("Not found")
-    form = DayRecordForm(request.POST)
+    day = get_object_or_404(PlanDay, pk=day_pk, plan=plan)
+    form = _record_form(plan, day, request.POST)
     if not form.is_valid():
         messages.error(request, f"Day {day.number} was not recorded. {_form_errors(form)}")
-        return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
+        return _plan_page(request, plan, record_form=form)
     d = form.cleaned_data
     try:
         plan = plans.plan_record_day(
@@ -456,29 +468,30 @@ def plan_record_day(request: HttpRequest, patient_pk: int, plan_pk: int, day_pk:
             reaction=d["reaction"], reaction_grade=d["reaction_grade"], note=d["note"])
     except InputError as exc:
         messages.error(request, str(exc))
+        return _plan_page(request, plan, record_form=form)
+    if plan.status == "paused":
+        messages.warning(request, f"Plan paused. {plan.pause_reason}")
+    elif plan.status == "completed":
+        messages.success(request, f"Plan completed: now {plan.final_dose_mg_bid} mg twice daily.")
     else:
-        if plan.status == "paused":
-            messages.warning(request, f"Plan paused. {plan.pause_reason}")
-        elif plan.status == "completed":
-            messages.success(request, f"Plan completed: now {plan.final_dose_mg_bid} mg twice daily.")
-        else:
-            messages.success(request, f"Day {day.number} recorded.")
+        messages.success(request, f"Day {day.number} recorded.")
     return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
 
 
 @require_POST
 def plan_decide(request: HttpRequest, patient_pk: int, plan_pk: int) -> HttpResponse:
     plan = _plan(request, patient_pk, plan_pk, *PRESCRIBER_ROLES)
-    form = PlanDecisionForm(request.POST, patient=plan.patient)
-    if not form.is_valid():
-        messages.error(request, f"The decision was not recorded. {_form_errors(form)}")
-        return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
-    d = form.cleaned_data
-    try:
-        plans.plan_decide(plan=plan, decision=d["decision"], reason=d["reason"], user=request.user,
-                          resume_on=d["resume_on"], read_at_version=d["version"])
-    except (InputError, ValueError, DoseTransitionError) as exc:
-        messages.error(request, str(exc))
+    form = _decision_form(plan, request.POST)
+    if form.is_valid():
+        d = form.cleaned_data
+        try:
+            plans.plan_decide(plan=plan, decision=d["decision"], reason=d["reason"], user=request.user,
+                              resume_on=d["resume_on"], read_at_version=d["version"])
+        except (InputError, ValueError, DoseTransitionError) as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Decision recorded.")
+            return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
     else:
-        messages.success(request, "Decision recorded.")
-    return redirect("plan_detail", patient_pk=patient_pk, plan_pk=plan.pk)
+        messages.error(request, f"The decision was not recorded. {_form_errors(form)}")
+    return _plan_page(request, plan, decision_form=form)

@@ -66,14 +66,3 @@ def read_decimal(raw: str | int | Decimal, *, decimal_comma: bool = True) -> Dec
     if number and not MIN_ADJUSTED_EXPONENT <= number.adjusted() <= MAX_ADJUSTED_EXPONENT:
         raise InputError(f"must be between 1e-30 and 1e15 in size, not {_shown(text)}.")
     return number
-
-
-def parse_decimal(raw: str | int | Decimal | None, what: str) -> Decimal | None:
-    """A form's number: None when left empty, else `read_decimal` with an InputError that
-    names `what`."""
-    if raw is None or (isinstance(raw, str) and raw.strip() == ""):
-        return None
-    try:
-        return read_decimal(raw.strip() if isinstance(raw, str) else raw)
-    except InputError as exc:
-        raise InputError(said_of(what, str(exc))) from None

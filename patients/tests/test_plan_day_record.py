@@ -8,6 +8,7 @@ recorded from 16:00 clinic time (protocols.desensitization.EVENING_DOSE_FROM).""
 from __future__ import annotations
 
 import html
+import re
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -171,6 +172,29 @@ def test_a_note_longer_than_300_characters_is_a_message(client, nurse, plan):
     client.force_login(nurse)
     page, day = record(client, nurse, plan, morning_taken="taken", reaction="on", reaction_grade="1", note="x" * 301)
     assert "Note: Ensure this value has at most 300 characters (it has 301)." in page and not day.recorded
+
+
+def _checked(page: str, name: str) -> list[str]:
+    """The values of the inputs named `name` that the page renders checked."""
+    return [re.search(r'value="([^"]*)"', tag).group(1) for tag in re.findall(rf'<input[^>]*name="{name}"[^>]*>', page)
+            if re.search(r"\bchecked\b", tag)]
+
+
+def test_a_refused_day_comes_back_with_what_was_typed(client, nurse, plan):
+    client.force_login(nurse)
+    page, day = record(client, nurse, plan, morning_taken="taken", reaction_grade="2", note="felt itchy")
+    assert not day.recorded
+    assert "felt itchy" in page and _checked(page, "morning_taken") == ["taken"]
+
+
+def test_a_refused_decision_comes_back_with_what_was_typed(client, nurse, prescriber, plan):
+    plan = paused(client, nurse, prescriber, plan)
+    client.force_login(prescriber)
+    response = client.post(reverse("plan_decide", args=[plan.course.patient_id, plan.pk]),
+                           {"decision": "repeat", "reason": "", "version": plan.version})
+    page = response.content.decode()
+    assert response.status_code == 200 and "The decision was not recorded." in page
+    assert _checked(page, "decision") == ["repeat"]
 
 
 # --- after a reaction: the reaction guidance ------------------------------------------------------
