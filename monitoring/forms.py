@@ -6,6 +6,7 @@ from django import forms
 from django.utils import timezone
 
 from monitoring.models import ClinicSettings, FollowUp, MonitoringRecord, Requirement
+from monitoring.selectors import Filters
 from patients.forms import DATE, SaneDatesMixin
 from protocols.analytes import ANALYTES
 
@@ -121,3 +122,23 @@ class PreferencesForm(forms.Form):
     digests_enabled = forms.BooleanField(
         required=False, widget=forms.CheckboxInput(attrs={"id": "digests_enabled"}),
         label="Send me the daily digest of overdue and due-today monitoring, and escalations")
+
+
+class WorklistFilterForm(forms.Form):
+    """The worklist's filters: clinic, test, nurse and order from the query string (ids and
+    codes, never patient data); the MRN is posted so it stays out of URLs and logs (ASVS
+    14.2.1). A value that does not parse is ignored (the filter is off), never an error page."""
+
+    clinic = forms.IntegerField(required=False, min_value=1)
+    requirement = forms.SlugField(required=False, max_length=40)
+    nurse = forms.IntegerField(required=False, min_value=1)
+    order = forms.ChoiceField(required=False, choices=[("most", "Most overdue first"), ("least", "Least overdue first")])
+
+    def filters(self, *, user, mrn: str = "") -> Filters:
+        data = self.cleaned_data if self.is_valid() else {
+            name: self.cleaned_data.get(name) for name in self.fields if name not in self.errors}
+        clinic_id = data.get("clinic")
+        if clinic_id and clinic_id not in user.clinic_ids():
+            clinic_id = -1  # another clinic: shows nothing, reveals nothing
+        return Filters(clinic_id=clinic_id, requirement=data.get("requirement") or None, nurse_id=data.get("nurse"),
+                       mrn=mrn.strip()[:32], overdue_order=data.get("order") or "most")

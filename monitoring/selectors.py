@@ -1,27 +1,25 @@
-"""Reads for the nurse's worklist. Each section is a fixed number of queries."""
+"""Reads for the nurse's worklist.
+
+Each section is one queryset, filtered in the database (clinic, test, nurse, MRN), counted
+exactly with COUNT(*) and read a page at a time (LIMIT/OFFSET on an indexed order), so the
+cost of a page follows what the nurse looks at, not the size of the clinic (issue #14).
+Every clinic's rows are read on its own today (accounts.clinic_time)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.clinic_time import clinic_day_start, clinic_today, on_clinic_days, user_clinics
 from accounts.models import Clinic, User
 from monitoring import rules
-from monitoring.models import ClinicSettings, MonitoringItem
+from monitoring.models import ClinicSettings, MonitoringItem, Requirement
 from patients.models import DesensitizationPlan, LabResult, PlanDay, Recommendation, TreatmentCourse
 from protocols.dosing import DoseState
-
-
-def pending_recommendations(*, user: User, clinic_id: int | None = None) -> QuerySet[Recommendation]:
-    qs = Recommendation.objects.for_user(user).pending().select_related("course__patient__clinic", "triggering_lab",
-                                                                          "triggering_event")
-    if clinic_id:
-        qs = qs.filter(course__patient__clinic_id=clinic_id)
-    return qs.order_by("created_at")
 
 
 @dataclass(frozen=True)
@@ -71,23 +69,6 @@ def patient_item_rows(patient) -> list[ItemRow]:
     return [ItemRow.of(item, today, soon) for item in items]
 
 
-def withheld_courses(*, user: User, clinic_id: int | None = None) -> list[HoldRow]:
-    """Courses on hold, each with the newest value of every analyte in its recovery
-    condition (one query for the courses, one for the values)."""
-    qs = TreatmentCourse.objects.for_user(user).on_treatment().filter(dose_state=DoseState.WITHHELD)
-    if clinic_id:
-        qs = qs.filter(patient__clinic_id=clinic_id)
-    courses = list(qs.select_related("patient__clinic").order_by("patient__last_name"))
-    analytes = {c.get("analyte") for course in courses for c in course.recovery_condition if c.get("analyte")}
-    latest: dict[tuple[int, str], LabResult] = {}
-    if courses and analytes:
-        labs = LabResult.objects.filter(patient__in=[c.patient_id for c in courses], analyte__in=analytes)
-        for lab in labs.order_by("-collected_at").only("patient_id", "analyte", "value", "unit", "x_uln", "grade", "collected_at"):
-            latest.setdefault((lab.patient_id, lab.analyte), lab)
-    return [HoldRow(course, [{"criterion": c, "latest": latest.get((course.patient_id, c.get("analyte")))}
-                             for c in course.recovery_condition]) for course in courses]
-
-
 @dataclass(frozen=True)
 class ClinicDay:
     """One clinic's calendar at the instant the worklist is read: its own today and its
@@ -108,73 +89,6 @@ def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | Non
     return {c.pk: ClinicDay(c, clinic_today(c, now), soon.get(c.pk, rules.DEFAULT_DUE_SOON_DAYS)) for c in clinics}
 
 
-def _items(qs, *, days: dict[int, ClinicDay], requirement: str | None) -> list:
-    if requirement:
-        qs = qs.filter(requirement__code=requirement)
-    items = qs.with_patient().order_by("due_date", "course__patient__mrn")
-    return [ItemRow.of(item, days[item.clinic_id].today, days[item.clinic_id].due_soon_days) for item in items]
-
-
-def overdue_items(*, user: User, days: dict[int, ClinicDay], requirement: str | None = None):
-    """Overdue monitoring, most overdue first: one indexed query on the stored deadline,
-    each clinic on its own today."""
-    qs = MonitoringItem.objects.for_user(user).overdue_on({cid: d.today for cid, d in days.items()})
-    return _items(qs, days=days, requirement=requirement)
-
-
-def due_items(*, user: User, days: dict[int, ClinicDay], requirement: str | None = None):
-    """Due within each clinic's 'due soon' days (today included; also past due within
-    grace or snoozed), not overdue."""
-    qs = MonitoringItem.objects.for_user(user).due_soon_on({cid: d.today for cid, d in days.items()},
-                                                          {cid: d.due_soon_days for cid, d in days.items()})
-    return _items(qs, days=days, requirement=requirement)
-
-
-HIGH_GRADE_DAYS = 14
-HIGH_GRADE_LIMIT = 200
-
-
-def recent_high_grades(*, user: User, days: dict[int, ClinicDay], nurse_id: int | None = None, mrn: str = ""):
-    """Results of CTCAE grade 3 or more collected since the start of the day 14 days ago
-    in each clinic, newest first. The nurse and MRN filters are applied in the query,
-    before the limit, so a matching result is never cut off by others."""
-    since = on_clinic_days(
-        {cid: d.today for cid, d in days.items()},
-        lambda cid, today: Q(collected_at__gte=clinic_day_start(days[cid].clinic, today - timedelta(days=HIGH_GRADE_DAYS))),
-        clinic_field="patient__clinic_id")
-    qs = LabResult.objects.for_user(user).filter(since, grade__gte=3, patient__archived_at__isnull=True)
-    if nurse_id:
-        qs = qs.filter(patient__primary_nurse_id=nurse_id)
-    if mrn:
-        qs = qs.filter(patient__mrn__icontains=mrn)
-    return list(qs.select_related("patient__clinic").order_by("-collected_at")[:HIGH_GRADE_LIMIT])
-
-
-def worklist(*, user: User, now: datetime | None = None, days: dict[int, ClinicDay] | None = None,
-             clinic_id: int | None = None, requirement: str | None = None, nurse_id: int | None = None,
-             mrn: str = "") -> dict:
-    """Every section of the worklist, filtered the same way, in a fixed number of queries.
-    Each clinic's rows are read on its own today (a user may belong to clinics in several
-    time zones)."""
-    days = clinic_days(user=user, now=now, clinic_id=clinic_id) if days is None else days
-
-    def keep(patient) -> bool:
-        if nurse_id and patient.primary_nurse_id != nurse_id:
-            return False
-        return not (mrn and mrn.lower() not in patient.mrn.lower())
-
-    sections = {
-        "overdue": [r for r in overdue_items(user=user, days=days, requirement=requirement) if keep(r.item.course.patient)],
-        "due_soon": [r for r in due_items(user=user, days=days, requirement=requirement) if keep(r.item.course.patient)],
-        "recommendations": [r for r in pending_recommendations(user=user, clinic_id=clinic_id) if keep(r.course.patient)],
-        "withheld": [r for r in withheld_courses(user=user, clinic_id=clinic_id) if keep(r.course.patient)],
-        "high_grades": recent_high_grades(user=user, days=days, nurse_id=nurse_id, mrn=mrn),
-    }
-    todays = {cid: d.today for cid, d in days.items()}
-    sections["plans"] = running_plans(user=user, today=worklist_today(days), todays=todays, clinic_id=clinic_id, keep=keep)
-    return sections
-
-
 def worklist_today(days: dict[int, ClinicDay]) -> date:
     """The date in the worklist's heading: the clinics' today, or, for clinics that are
     on different dates right now, the server's."""
@@ -182,23 +96,161 @@ def worklist_today(days: dict[int, ClinicDay]) -> date:
     return dates.pop() if len(dates) == 1 else timezone.localdate()
 
 
-def running_plans(*, user: User, today, todays: dict[int, date] | None = None, clinic_id: int | None = None,
-                  keep=lambda p: True) -> list[PlanRow]:
-    """Desensitization plans in progress with today's step (worklist section); "today"
-    and "missed" on the plan's clinic's date."""
-    qs = DesensitizationPlan.objects.for_user(user).running().select_related("course__patient__clinic", "protocol") \
-        .prefetch_related("protocol__steps")
-    if clinic_id:
-        qs = qs.filter(course__patient__clinic_id=clinic_id)
-    plans = [p for p in qs.order_by("course__patient__last_name") if keep(p.patient)]
-    days = PlanDay.objects.filter(plan__in=plans, cancelled=False).order_by("date", "number")
-    by_plan: dict = {}
-    for d in days:
+PAGE_SIZE = 50
+HIGH_GRADE_DAYS = 14
+SECTIONS = ("overdue", "due_soon", "recommendations", "withheld", "high_grades", "plans")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """The worklist's filters. `requirement` is a test's code; `mrn` matches MRNs that start
+    with it, ignoring case (it is posted, never in a URL)."""
+
+    clinic_id: int | None = None
+    requirement: str | None = None
+    nurse_id: int | None = None
+    mrn: str = ""
+    overdue_order: str = "most"  # or "least": by days overdue
+
+    def patients(self, path: str) -> Q:
+        """The nurse and MRN filters on the patient reached by `path` ("course__patient")."""
+        q = Q()
+        if self.nurse_id:
+            q &= Q(**{f"{path}__primary_nurse_id": self.nurse_id})
+        if self.mrn:
+            q &= Q(**{f"{path}__mrn__istartswith": self.mrn})
+        return q
+
+    def clinic(self, field: str) -> Q:
+        return Q(**{field: self.clinic_id}) if self.clinic_id else Q()
+
+
+@dataclass(frozen=True)
+class Section:
+    """One section: its exact count and the rows of the page shown."""
+
+    name: str
+    page: Page
+    rows: list
+
+    @property
+    def count(self) -> int:
+        return self.page.paginator.count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def _analytes(user: User, requirement: str | None) -> set[str] | None:
+    """The analytes of a test (its own copy in the user's clinics or the shared default)."""
+    if not requirement:
+        return None
+    reqs = Requirement.objects.filter(Q(clinic__isnull=True) | Q(clinic__in=user.clinic_ids()), code=requirement)
+    return {a for r in reqs.values_list("analytes", flat=True) for a in r}
+
+
+def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filters) -> dict[str, QuerySet]:
+    """Each section's rows, filtered and ordered in the database (nothing read yet)."""
+    todays = {cid: d.today for cid, d in days.items()}
+    items = MonitoringItem.objects.for_user(user).filter(filters.clinic("clinic_id"), filters.patients("course__patient"))
+    if filters.requirement:
+        items = items.filter(requirement__code=filters.requirement)
+    overdue = items.overdue_on(todays).with_patient().order_by(
+        *(("overdue_from", "pk") if filters.overdue_order != "least" else ("-overdue_from", "-pk")))
+    due_soon = items.due_soon_on(todays, {cid: d.due_soon_days for cid, d in days.items()}).with_patient() \
+        .order_by("due_date", "pk")
+    analytes = _analytes(user, filters.requirement)
+    recs = Recommendation.objects.for_user(user).pending().filter(
+        filters.clinic("course__patient__clinic_id"), filters.patients("course__patient"))
+    if analytes is not None:
+        recs = recs.filter(triggering_lab__analyte__in=analytes)
+    since = on_clinic_days(
+        todays, lambda cid, today: Q(collected_at__gte=clinic_day_start(days[cid].clinic, today - timedelta(days=HIGH_GRADE_DAYS))),
+        clinic_field="patient__clinic_id")
+    grades = LabResult.objects.for_user(user).filter(since, filters.patients("patient"), grade__gte=3,
+                                                     patient__archived_at__isnull=True)
+    if analytes is not None:
+        grades = grades.filter(analyte__in=analytes)
+    return {
+        "overdue": overdue,
+        "due_soon": due_soon,
+        "recommendations": recs.select_related("course__patient__clinic", "triggering_lab", "triggering_event")
+        .order_by("created_at", "pk"),
+        "withheld": TreatmentCourse.objects.for_user(user).on_treatment().filter(
+            filters.clinic("patient__clinic_id"), filters.patients("patient"), dose_state=DoseState.WITHHELD)
+        .select_related("patient__clinic").order_by("patient__last_name", "pk"),
+        "high_grades": grades.select_related("patient__clinic").order_by("-collected_at", "-pk"),
+        "plans": DesensitizationPlan.objects.for_user(user).running().filter(
+            filters.clinic("course__patient__clinic_id"), filters.patients("course__patient"))
+        .select_related("course__patient__clinic", "protocol").prefetch_related("protocol__steps")
+        .order_by("course__patient__last_name", "pk"),
+    }
+
+
+def worklist(*, user: User, days: dict[int, ClinicDay], filters: Filters,
+             pages: dict[str, str | int | None] | None = None) -> dict[str, Section]:
+    """Every section: its exact count and one page of rows (`pages`: the page number asked
+    for each section). Two queries per section, whatever the size of the clinic."""
+    pages = pages or {}
+    out = {}
+    for name, qs in worklist_querysets(user=user, days=days, filters=filters).items():
+        page = Paginator(qs, PAGE_SIZE).get_page(pages.get(name))
+        out[name] = Section(name, page, ROWS[name](list(page.object_list), days))
+    return out
+
+
+def item_rows(items: list[MonitoringItem], days: dict[int, ClinicDay]) -> list[ItemRow]:
+    return [ItemRow.of(i, days[i.clinic_id].today, days[i.clinic_id].due_soon_days) for i in items]
+
+
+def hold_rows(courses: list[TreatmentCourse], days: dict[int, ClinicDay] | None = None) -> list[HoldRow]:
+    """Courses on hold, each with the newest value of every analyte in its recovery
+    condition (one query for the values of the page's courses)."""
+    analytes = {c.get("analyte") for course in courses for c in course.recovery_condition if c.get("analyte")}
+    latest: dict[tuple[int, str], LabResult] = {}
+    if courses and analytes:
+        labs = LabResult.objects.filter(patient__in=[c.patient_id for c in courses], analyte__in=analytes)
+        for lab in labs.order_by("-collected_at").only("patient_id", "analyte", "value", "unit", "x_uln", "grade", "collected_at"):
+            latest.setdefault((lab.patient_id, lab.analyte), lab)
+    return [HoldRow(course, [{"criterion": c, "latest": latest.get((course.patient_id, c.get("analyte")))}
+                             for c in course.recovery_condition]) for course in courses]
+
+
+def plan_rows(plans: list[DesensitizationPlan], days: dict[int, ClinicDay]) -> list[PlanRow]:
+    """Each plan with its day on its clinic's today (or the next unrecorded one) and
+    whether a day was missed (one query for the page's plans' days)."""
+    by_plan: dict[int, list[PlanDay]] = {}
+    for d in PlanDay.objects.filter(plan__in=plans, cancelled=False).order_by("date", "number"):
         by_plan.setdefault(d.plan_id, []).append(d)
     rows = []
     for p in plans:
-        local = (todays or {}).get(p.patient.clinic_id, today)
+        clinic_id = p.course.patient.clinic_id
+        local = days[clinic_id].today if clinic_id in days else clinic_today(p.course.patient.clinic)
         mine = by_plan.get(p.pk, [])
         day = next((d for d in mine if d.date == local), None) or next((d for d in mine if not d.recorded), None)
         rows.append(PlanRow(p, day, any(d.date < local and not d.recorded for d in mine), local))
     return rows
+
+
+def _as_is(rows: list, days: dict[int, ClinicDay]) -> list:
+    return rows
+
+
+ROWS = {"overdue": item_rows, "due_soon": item_rows, "recommendations": _as_is, "withheld": hold_rows,
+        "high_grades": _as_is, "plans": plan_rows}
+
+
+def worklist_all(*, user: User, days: dict[int, ClinicDay], filters: Filters, chunk: int = 500):
+    """(section, row) for every row of every section, read in chunks of `chunk` from the
+    database (for the CSV export: memory stays flat at any clinic size)."""
+    for name, qs in worklist_querysets(user=user, days=days, filters=filters).items():
+        batch: list = []
+        for obj in qs.iterator(chunk_size=chunk) if name != "plans" else qs:
+            batch.append(obj)
+            if len(batch) == chunk:
+                yield from ((name, row) for row in ROWS[name](batch, days))
+                batch = []
+        yield from ((name, row) for row in ROWS[name](batch, days))

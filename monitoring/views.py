@@ -2,12 +2,13 @@ from __future__ import annotations
 
 import csv
 from datetime import timedelta
+from itertools import chain
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -33,6 +34,7 @@ from monitoring.forms import (
     NewRequirementForm,
     PreferencesForm,
     ScheduleForm,
+    WorklistFilterForm,
 )
 from monitoring.models import (
     ClinicSettings,
@@ -80,31 +82,28 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body)
 
 
-def _worklist_filters(request: HttpRequest) -> dict:
-    """Clinic, requirement and nurse come from the query string (ids, not patient data);
-    an MRN is only ever posted, so it stays out of URLs and logs (ASVS 14.2.1)."""
-    def as_int(name):
-        try:
-            return int(request.GET.get(name) or 0) or None
-        except ValueError:
-            return None
+def _worklist_filters(request: HttpRequest) -> selectors.Filters:
+    return WorklistFilterForm(request.GET).filters(user=request.user, mrn=request.POST.get("mrn") or "")
 
-    clinic_id = as_int("clinic")
-    if clinic_id and clinic_id not in request.user.clinic_ids():
-        clinic_id = -1  # another clinic: shows nothing, reveals nothing
-    return {"clinic_id": clinic_id, "requirement": request.GET.get("requirement") or None,
-            "nurse_id": as_int("nurse"), "mrn": (request.POST.get("mrn") or "").strip()[:32]}
+
+def _query_without(request: HttpRequest, names: set[str]) -> str:
+    query = request.GET.copy()
+    for name in names:
+        query.pop(name, None)
+    return query.urlencode()
 
 
 def home(request: HttpRequest) -> HttpResponse:
     """The nurse's start page: what needs doing today, filtered, exportable, printable."""
     filters = _worklist_filters(request)
     # Each clinic on its own today at one instant (accounts.clinic_time), as its digest.
-    days = selectors.clinic_days(user=request.user, now=timezone.now(), clinic_id=filters["clinic_id"])
+    days = selectors.clinic_days(user=request.user, now=timezone.now(), clinic_id=filters.clinic_id)
     today = selectors.worklist_today(days)
-    sections = selectors.worklist(user=request.user, days=days, **filters)
     if request.GET.get("export") == "csv":
-        return worklist_csv(sections, today)
+        return worklist_csv(selectors.worklist_all(user=request.user, days=days, filters=filters), today)
+    # Each section a page at a time (?overdue_page=2); an MRN search shows the patient's rows whole.
+    pages = {name: request.GET.get(f"{name}_page") for name in selectors.SECTIONS}
+    sections = selectors.worklist(user=request.user, days=days, filters=filters, pages=pages)
     clinic_ids = request.user.clinic_ids()
     soon = {d.due_soon_days for d in days.values()}
     context = {
@@ -118,6 +117,8 @@ def home(request: HttpRequest) -> HttpResponse:
         "requirement_choices": sorted({(r.code, r.label) for c in clinic_ids for r in Requirement.objects.for_clinic(c)}),
         "nurses": User.objects.filter(memberships__clinic_id__in=clinic_ids, memberships__role="nurse").distinct(),
         "query": request.GET.urlencode(),
+        "query_without_pages": _query_without(request, {f"{name}_page" for name in selectors.SECTIONS}),
+        "query_without_order": _query_without(request, {"order", "overdue_page"}),
         # The alert of a reminder that could not be delivered, for the clinic's admins.
         "failed_digests": Digest.objects.filter(
             clinic_id__in=clinic_ids_with_role(request.user, *ADMIN_ROLES), status=Digest.Status.FAILED,
@@ -144,41 +145,46 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def worklist_csv(sections: dict, today) -> HttpResponse:
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
+class _Echo:
+    """csv.writer's file: each row is yielded as it is written (Django's streaming CSV recipe)."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def worklist_csv(rows, today) -> StreamingHttpResponse:
+    """Every row of every section, streamed: read from the database in chunks and written
+    as they come, so memory stays flat at any clinic size."""
+    writer = csv.writer(_Echo())
+    header = ["section", "mrn", "last_name", "first_name", "item", "date", "detail"]
+    lines = (writer.writerow([_cell(x) for x in _csv_row(name, row)]) for name, row in rows)
+    response = StreamingHttpResponse(chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="worklist-{today:%Y-%m-%d}.csv"'
-    writer = csv.writer(response)
-    writer.writerow(["section", "mrn", "last_name", "first_name", "item", "date", "detail"])
-    for row in _csv_rows(sections):
-        writer.writerow([_cell(x) for x in row])
     return response
 
 
-def _csv_rows(sections: dict):
-    """(section, mrn, last name, first name, item, date, detail) for every row of the
-    worklist's sections, in the page's order."""
-    for section in ("overdue", "due_soon"):
-        for row in sections[section]:
-            p = row.item.course.patient
-            yield (section, p.mrn, p.last_name, p.first_name, row.item.requirement.label, row.item.due_date,
-                   f"{row.days_late} days overdue" if section == "overdue" else "")
-    for rec in sections["recommendations"]:
-        p = rec.course.patient
-        yield ("recommendation", p.mrn, p.last_name, p.first_name, rec.headline,
-               clinic_date_of(p.clinic, rec.created_at), ", ".join(r["id"] for r in rec.output["rules"]))
-    for hold in sections["withheld"]:
-        c, p = hold.course, hold.course.patient
-        yield ("withheld", p.mrn, p.last_name, p.first_name, f"resume at {c.resume_dose_mg_bid} mg BID", "",
-               "; ".join(r["criterion"].get("text", "") for r in hold.recovery))
-    for lab in sections["high_grades"]:
-        p = lab.patient
-        yield ("grade_3_or_more", p.mrn, p.last_name, p.first_name,
-               f"{lab.get_analyte_display()} {lab.value.normalize():f} {lab.unit}",
-               clinic_date_of(p.clinic, lab.collected_at), f"grade {lab.grade}")
-    for row in sections["plans"]:
-        plan, day, p = row.plan, row.day, row.plan.patient
-        yield ("plans", p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",
-               f"step {day.step} of {plan.n_steps}: {day.morning_mg}/{day.evening_mg} mg" if day else "")
+def _csv_row(section: str, row) -> tuple:
+    """(section, mrn, last name, first name, item, date, detail) of one worklist row."""
+    if section in ("overdue", "due_soon"):
+        p = row.item.course.patient
+        return (section, p.mrn, p.last_name, p.first_name, row.item.requirement.label, row.item.due_date,
+                f"{row.days_late} days overdue" if section == "overdue" else "")
+    if section == "recommendations":
+        p = row.course.patient
+        return ("recommendation", p.mrn, p.last_name, p.first_name, row.headline,
+                clinic_date_of(p.clinic, row.created_at), ", ".join(r["id"] for r in row.output["rules"]))
+    if section == "withheld":
+        c, p = row.course, row.course.patient
+        return ("withheld", p.mrn, p.last_name, p.first_name, f"resume at {c.resume_dose_mg_bid} mg BID", "",
+                "; ".join(r["criterion"].get("text", "") for r in row.recovery))
+    if section == "high_grades":
+        p = row.patient
+        return ("grade_3_or_more", p.mrn, p.last_name, p.first_name,
+                f"{row.get_analyte_display()} {row.value.normalize():f} {row.unit}",
+                clinic_date_of(p.clinic, row.collected_at), f"grade {row.grade}")
+    plan, day, p = row.plan, row.day, row.plan.patient
+    return ("plans", p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",
+            f"step {day.step} of {plan.n_steps}: {day.morning_mg}/{day.evening_mg} mg" if day else "")
 
 
 @require_POST
@@ -358,8 +364,8 @@ def cohort(request: HttpRequest) -> HttpResponse:
     treatment, monitoring on time; each chart with its numbers beside it."""
     filters = _worklist_filters(request)
     # The clinics' today (the server's only when the user's clinics are on different dates).
-    today = selectors.worklist_today(selectors.clinic_days(user=request.user, clinic_id=filters["clinic_id"]))
-    data = overview(user=request.user, today=today, clinic_id=filters["clinic_id"])
+    today = selectors.worklist_today(selectors.clinic_days(user=request.user, clinic_id=filters.clinic_id))
+    data = overview(user=request.user, today=today, clinic_id=filters.clinic_id)
     chart_data = {
         "now": {"labels": [r["level"] for r in data["now"]], "values": [r["count"] for r in data["now"]]},
         "over_time": {"labels": [r["month"] for r in data["over_time"]], "series": [
