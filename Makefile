@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: run test faults soak install install-dev migrate demo lint check-compose check-deploy clean
+.PHONY: bench run test faults soak install install-dev migrate demo lint check-compose check-deploy clean
 
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -47,6 +47,10 @@ faults: install-dev
 ## make soak: 4 clients for 5 minutes on a generated 1k/10k/90k cohort (L1, L2, L3, L5); var/soak-report.md.
 soak: install-dev
 	$(PY) scripts/soak.py $(SOAK_ARGS)
+
+## make bench: the app against PostgreSQL's own cost at 1k/10k/90k patients (issue #14); var/bench-report.md.
+bench: install-dev
+	$(PY) scripts/bench.py $(BENCH_ARGS)
 
 lint: install-dev
 	$(VENV)/bin/ruff check .

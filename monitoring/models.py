@@ -175,12 +175,20 @@ class ItemQuerySet(ClinicScopedQuerySet["MonitoringItem"]):
         a user in Auckland and Honolulu clinics sees what each clinic's digest lists."""
         return self.filter(on_clinic_days(todays, lambda cid, day: Q(overdue_from__lte=day)))
 
-    def due_soon_on(self, todays: Mapping[int, date], soon_days: Mapping[int, int]) -> ItemQuerySet:
+    def due_soon_on(self, todays: Mapping[int, date], soon_days: Mapping[int, int],
+                    grace_days: Mapping[int, int] | None = None) -> ItemQuerySet:
         """Due within each clinic's 'due soon' days of its own today (past due within
-        grace or snoozed included), not overdue."""
-        return self.filter(on_clinic_days(todays, lambda cid, day: Q(
-            due_date__gte=day - timedelta(days=rules.MAX_SETTING_DAYS), due_date__lte=day + timedelta(days=soon_days[cid]),
-            overdue_from__gt=day)))
+        grace or snoozed included), not overdue. One index range on the stored deadline
+        (issue #14): such an item becomes overdue after today and at the latest when its
+        grace or its snooze (at most 7 days) runs out."""
+        grace = grace_days or {}
+
+        def due_soon(cid: int, day: date) -> Q:
+            latest = max(soon_days[cid] + grace.get(cid, rules.DEFAULT_GRACE_DAYS), FollowUp.MAX_SNOOZE_DAYS) + 1
+            return Q(overdue_from__gt=day, overdue_from__lte=day + timedelta(days=latest),
+                     due_date__lte=day + timedelta(days=soon_days[cid]))
+
+        return self.filter(on_clinic_days(todays, due_soon))
 
     def with_patient(self) -> ItemQuerySet:
         return self.select_related("course__patient", "requirement", "clinic")
@@ -210,6 +218,8 @@ class MonitoringItem(models.Model):
             models.Index(fields=["clinic", "overdue_from"], name="item_clinic_overdue_idx"),
             models.Index(fields=["overdue_from"], condition=Q(overdue_from__isnull=False), name="item_overdue_idx"),
             models.Index(fields=["clinic", "due_date"], name="item_clinic_due_idx"),
+            models.Index(fields=["clinic", "snoozed_until"], condition=Q(snoozed_until__isnull=False),
+                         name="item_clinic_snoozed_idx"),
         ]
 
     def __str__(self) -> str:

@@ -78,6 +78,7 @@ class ClinicDay:
     clinic: Clinic
     today: date
     due_soon_days: int
+    grace_days: int = rules.DEFAULT_GRACE_DAYS
 
 
 def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | None = None) -> dict[int, ClinicDay]:
@@ -85,8 +86,10 @@ def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | Non
     query, for the settings; memberships are cached per request)."""
     now = now or timezone.now()
     clinics = [c for c in user_clinics(user) if not clinic_id or c.pk == clinic_id]
-    soon = dict(ClinicSettings.objects.filter(clinic__in=clinics).values_list("clinic_id", "due_soon_days"))
-    return {c.pk: ClinicDay(c, clinic_today(c, now), soon.get(c.pk, rules.DEFAULT_DUE_SOON_DAYS)) for c in clinics}
+    cfg = {cid: (soon, grace) for cid, soon, grace in
+           ClinicSettings.objects.filter(clinic__in=clinics).values_list("clinic_id", "due_soon_days", "grace_days")}
+    default = (rules.DEFAULT_DUE_SOON_DAYS, rules.DEFAULT_GRACE_DAYS)
+    return {c.pk: ClinicDay(c, clinic_today(c, now), *cfg.get(c.pk, default)) for c in clinics}
 
 
 def worklist_today(days: dict[int, ClinicDay]) -> date:
@@ -160,8 +163,9 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
         items = items.filter(requirement__code=filters.requirement)
     overdue = items.overdue_on(todays).with_patient().order_by(
         *(("overdue_from", "pk") if filters.overdue_order != "least" else ("-overdue_from", "-pk")))
-    due_soon = items.due_soon_on(todays, {cid: d.due_soon_days for cid, d in days.items()}).with_patient() \
-        .order_by("due_date", "pk")
+    due_soon = items.due_soon_on(todays, {cid: d.due_soon_days for cid, d in days.items()},
+                                 {cid: d.grace_days for cid, d in days.items()}).with_patient() \
+        .order_by("overdue_from", "due_date", "pk")  # in the order they would become overdue
     analytes = _analytes(user, filters.requirement)
     recs = Recommendation.objects.for_user(user).pending().filter(
         filters.clinic("course__patient__clinic_id"), filters.patients("course__patient"))

@@ -153,6 +153,9 @@ class TreatmentCourse(Versioned):
                 fields=["patient", "drug"], condition=Q(end_date__isnull=True), name="one_open_course_per_drug"
             ),
         ]
+        # The worklist's holds (issue #14): the few courses withheld among tens of thousands.
+        indexes = [models.Index(fields=["patient"], condition=Q(dose_state="withheld", end_date__isnull=True),
+                                name="course_withheld_idx")]
 
     def __str__(self) -> str:
         return f"{self.get_drug_display()} from {self.start_date}"
@@ -302,7 +305,11 @@ class LabResult(models.Model):
             models.UniqueConstraint(fields=["patient", "analyte", "collected_at"], condition=Q(status="final"),
                                     name="lab_unique_per_time"),
         ]
-        indexes = [models.Index(fields=["patient", "analyte", "-collected_at"], name="lab_latest_idx")]
+        indexes = [
+            models.Index(fields=["patient", "analyte", "-collected_at"], name="lab_latest_idx"),
+            # The worklist's "grade 3 or more, last 14 days" (issue #14): a few rows among millions.
+            models.Index(fields=["-collected_at"], condition=Q(grade__gte=3, status="final"), name="lab_high_grade_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_analyte_display()} {self.reported_value.normalize():f} {self.reported_unit}"

@@ -119,12 +119,17 @@ def patient_edit(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(request, "patients/form.html", {"form": form, "patient": patient, "title": f"Edit {patient}"})
 
 
+RESULT_ROWS_PER_PAGE = 25
+
+
 def patient_detail(request: HttpRequest, patient_pk: int) -> HttpResponse:
     # The one page a break-glass grant opens, read-only: the user has no role in the
     # patient's clinic, so every can_* below is False (accounts.access).
     patient, emergency = get_patient_for_reading_or_404(Patient.objects.select_related("clinic"), request, patient_pk)
     note_patient(request, patient)
     context = {"patient": patient, "emergency": emergency, **selectors.patient_page(patient)}
+    # Newest panels first, a page at a time: a patient with years of results stays one screen (issue #14).
+    context["lab_rows"] = Paginator(context["lab_rows"], RESULT_ROWS_PER_PAGE).get_page(request.GET.get("results_page"))
     user = request.user
     context["can_write"] = user.has_role(patient.clinic_id, *CLINICAL_WRITE_ROLES)
     context["can_prescribe"] = user.has_role(patient.clinic_id, *PRESCRIBER_ROLES)
