@@ -215,7 +215,8 @@ class MonitoringItem(models.Model):
         ordering = ["due_date"]
         constraints = [models.UniqueConstraint(fields=["course", "requirement"], name="one_item_per_requirement")]
         indexes = [
-            models.Index(fields=["clinic", "overdue_from"], name="item_clinic_overdue_idx"),
+            # The worklist reads overdue and due-soon items in this order, 50 at a time (issue #14).
+            models.Index(fields=["clinic", "overdue_from", "id"], name="item_clinic_overdue_idx"),
             models.Index(fields=["overdue_from"], condition=Q(overdue_from__isnull=False), name="item_overdue_idx"),
             models.Index(fields=["clinic", "due_date"], name="item_clinic_due_idx"),
             models.Index(fields=["clinic", "snoozed_until"], condition=Q(snoozed_until__isnull=False),

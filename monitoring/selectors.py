@@ -165,7 +165,7 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
         *(("overdue_from", "pk") if filters.overdue_order != "least" else ("-overdue_from", "-pk")))
     due_soon = items.due_soon_on(todays, {cid: d.due_soon_days for cid, d in days.items()},
                                  {cid: d.grace_days for cid, d in days.items()}).with_patient() \
-        .order_by("overdue_from", "due_date", "pk")  # in the order they would become overdue
+        .order_by("overdue_from", "pk")  # in the order they would become overdue
     analytes = _analytes(user, filters.requirement)
     recs = Recommendation.objects.for_user(user).pending().filter(
         filters.clinic("course__patient__clinic_id"), filters.patients("course__patient"))

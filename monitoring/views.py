@@ -10,6 +10,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
@@ -86,6 +87,15 @@ def _worklist_filters(request: HttpRequest) -> selectors.Filters:
     return WorklistFilterForm(request.GET).filters(user=request.user, mrn=request.POST.get("mrn") or "")
 
 
+def _row_context() -> dict:
+    """What every worklist row needs, computed once per page rather than per row (issue
+    #14: a {% url %} or a bound form field per row is most of a page's cost)."""
+    patient = reverse("patient_detail", args=[987654321]).split("987654321")
+    follow_up = reverse("follow_up", args=[987654321]).split("987654321")
+    return {"patient_url": patient, "follow_up_url": follow_up,
+            "snooze_default": FollowUpForm().fields["until"].initial.isoformat()}
+
+
 def _query_without(request: HttpRequest, names: set[str]) -> str:
     query = request.GET.copy()
     for name in names:
@@ -107,7 +117,7 @@ def home(request: HttpRequest) -> HttpResponse:
     clinic_ids = request.user.clinic_ids()
     soon = {d.due_soon_days for d in days.values()}
     context = {
-        "today": today, **sections, "filters": filters, "follow_up_form": FollowUpForm(),
+        "today": today, **sections, "filters": filters, **_row_context(),
         # Clinics on different dates (far apart zones) each get their date in the heading.
         "clinic_days": sorted(days.values(), key=lambda d: d.clinic.name) if len({d.today for d in days.values()}) > 1 else [],
         "due_soon_days": soon.pop() if len(soon) == 1 else None,
@@ -205,7 +215,7 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
     row = selectors.ItemRow.of(item, clinic_today(item.clinic), ClinicSettings.for_clinic(item.clinic_id).due_soon_days)
     if request.htmx:
         return render(request, "monitoring/_item_row.html",
-                      {"row": row, "error": error, "follow_up_form": FollowUpForm(),
+                      {"row": row, "error": error, **_row_context(),
                        "just_saved": not error, "show_clinic": len(request.user.clinic_ids()) > 1})
     if error:
         messages.error(request, error)

@@ -308,7 +308,8 @@ class LabResult(models.Model):
         indexes = [
             models.Index(fields=["patient", "analyte", "-collected_at"], name="lab_latest_idx"),
             # The worklist's "grade 3 or more, last 14 days" (issue #14): a few rows among millions.
-            models.Index(fields=["-collected_at"], condition=Q(grade__gte=3, status="final"), name="lab_high_grade_idx"),
+            models.Index(fields=["-collected_at", "-id"], condition=Q(grade__gte=3, status="final"),
+                         name="lab_high_grade_idx"),
         ]
 
     def __str__(self) -> str:

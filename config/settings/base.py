@@ -124,6 +124,12 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    # The planner's cost of a random read: 1.1 for SSD storage (PostgreSQL's default of 4 is
+    # for spinning disks, and makes it hash-join a whole clinic's patients to count a few
+    # thousand recent results; issue #14). Set per connection, so no server change is needed.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = (_options.get("options", "") + " -c random_page_cost="
+                           + env.str("PG_RANDOM_PAGE_COST", default="1.1")).strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Redis: broker and cache --------------------------------------------------------
