@@ -82,6 +82,8 @@ class Patient(models.Model):
     class Meta:
         ordering = ["last_name", "first_name", "mrn"]
         constraints = [models.UniqueConstraint(fields=["clinic", "mrn"], name="patient_mrn_unique_per_clinic")]
+        # The worklist's MRN search (MRN starts with, any case; issue #14) has a PostgreSQL
+        # expression index, patient_mrn_prefix_idx (migration 0015).
 
     def __str__(self) -> str:
         return f"{self.last_name}, {self.first_name} ({self.mrn})"
