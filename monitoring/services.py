@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import random
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from smtplib import SMTPException, SMTPRecipientsRefused
 
@@ -17,7 +18,7 @@ from django.conf import settings
 from django.core import signing
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -303,12 +304,49 @@ def follow_up_record(*, item: MonitoringItem, user: User, kind: str, note: str, 
 # --- digests: selection -------------------------------------------------------------------------
 
 
-def digest_items(*, clinic: Clinic, today: date):
-    """What a clinic's digest lists: items overdue, and items due today."""
-    base = MonitoringItem.objects.filter(clinic=clinic).with_patient()
-    overdue = list(base.overdue(today).order_by("due_date", "course__patient__mrn"))
-    due_today = list(base.filter(due_date=today).exclude(overdue_from__lte=today).order_by("course__patient__mrn"))
-    return overdue, due_today
+# An email stays readable at any clinic size (issue #14): counts per test, the most
+# overdue first up to this many, and a link to the worklist for the rest.
+DIGEST_LIST_LIMIT = 20
+
+
+@dataclass(frozen=True)
+class DigestContent:
+    overdue: int
+    due_today: int
+    by_test: list[dict]  # {"test", "overdue", "due_today"}, largest first
+    most_overdue: list[dict]  # {"mrn", "test", "days"}: the most overdue first, at most DIGEST_LIST_LIMIT
+    due_today_list: list[dict]  # {"mrn", "test"}: at most DIGEST_LIST_LIMIT
+
+
+def digest_querysets(*, clinic: Clinic, today: date, escalation_days: int | None = None):
+    """(overdue, due today) of a clinic's digest; an escalation lists only what is overdue
+    by more than `escalation_days` (days overdue = today - due date)."""
+    items = MonitoringItem.objects.filter(clinic=clinic)
+    overdue = items.overdue(today)
+    if escalation_days is not None:
+        return overdue.filter(due_date__lt=today - timedelta(days=escalation_days)), items.none()
+    return overdue, items.filter(due_date=today, overdue_from__gt=today)
+
+
+def digest_content(*, clinic: Clinic, today: date, escalation_days: int | None = None, lists: bool = True) -> DigestContent:
+    """What a digest says, computed in the database: counts (per test) with aggregates, and
+    the first DIGEST_LIST_LIMIT rows of each list; never every item of the clinic."""
+    overdue, due = digest_querysets(clinic=clinic, today=today, escalation_days=escalation_days)
+    per_test: dict[str, dict] = {}
+    for key, qs in (("overdue", overdue), ("due_today", due)):
+        for label, n in qs.order_by().values_list("requirement__label").annotate(n=Count("pk")):
+            per_test.setdefault(label, {"test": label, "overdue": 0, "due_today": 0})[key] = n
+    by_test = sorted(per_test.values(), key=lambda r: (-r["overdue"] - r["due_today"], r["test"]))
+    most, due_list = [], []
+    if lists:
+        most = [{"mrn": mrn, "test": label, "days": (today - due_date).days} for mrn, label, due_date in
+                overdue.order_by("overdue_from", "pk").values_list("course__patient__mrn", "requirement__label",
+                                                                   "due_date")[:DIGEST_LIST_LIMIT]]
+        due_list = [{"mrn": mrn, "test": label} for mrn, label in
+                    due.order_by("course__patient__mrn", "pk").values_list("course__patient__mrn",
+                                                                          "requirement__label")[:DIGEST_LIST_LIMIT]]
+    return DigestContent(sum(r["overdue"] for r in by_test), sum(r["due_today"] for r in by_test), by_test, most,
+                         due_list)
 
 
 def _wants_digests(user: User) -> bool:
@@ -335,14 +373,14 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
             if not claimed:
                 continue  # another beat or worker took this clinic's day
             summary["clinics"] += 1
-            overdue, due_today = digest_items(clinic=clinic, today=today)
-            count = len(overdue) + len(due_today)
-            escalate = [i for i in overdue if i.days_overdue(today) > cfg.escalation_days]
+            content = digest_content(clinic=clinic, today=today, lists=False)
+            count = content.overdue + content.due_today
+            escalate = digest_querysets(clinic=clinic, today=today, escalation_days=cfg.escalation_days)[0].count()
             members = clinic.memberships.select_related("user__notification_preference")
             staff = {m.user for m in members if m.role == Role.STAFF and m.user.is_active}
             seniors = {m.user for m in members if m.role in (Role.PRESCRIBER, Role.ADMIN) and m.user.is_active}
             plan = [(u, Digest.Kind.DIGEST, count) for u in staff if count]
-            plan += [(u, Digest.Kind.ESCALATION, len(escalate)) for u in seniors if escalate]
+            plan += [(u, Digest.Kind.ESCALATION, escalate) for u in seniors if escalate]
             for user, kind, n in plan:
                 if not _wants_digests(user):
                     continue
@@ -369,7 +407,8 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
 
 # Tasks by their registered names: monitoring.tasks calls this module, so this module
 # does not import it back (no import circle); Celery's autodiscovery registers them.
-SEND_DIGEST_TASK = "monitoring.tasks.send_digest"
+SEND_DIGESTS_TASK = "monitoring.tasks.send_digests"
+SEND_BATCH = 50  # digests per task: one SMTP connection each
 FULL_SWEEP_TASK = "monitoring.tasks.monitoring_full_sweep"
 
 
@@ -402,13 +441,15 @@ def full_sweep(*, now: datetime) -> int:
 
 
 def _enqueue_sends(digest_ids: list[int]) -> None:
+    """After commit, one send_digests task per batch of SEND_BATCH digests."""
     def enqueue() -> None:
-        send_digest = current_app.tasks[SEND_DIGEST_TASK]
-        for pk in digest_ids:
+        send_digests = current_app.tasks[SEND_DIGESTS_TASK]
+        for start in range(0, len(digest_ids), SEND_BATCH):
+            batch = digest_ids[start:start + SEND_BATCH]
             try:
-                send_digest.delay(pk)
-            except Exception:  # noqa: BLE001 - broker down: the row stays pending; digests_requeue sends it later
-                log.exception("could not enqueue digest %s; it stays pending", pk)
+                send_digests.delay(batch)
+            except Exception:  # noqa: BLE001 - broker down: the rows stay pending; digests_requeue sends them later
+                log.exception("could not enqueue digests %s; they stay pending", batch)
 
     transaction.on_commit(enqueue)
 
@@ -447,28 +488,40 @@ def user_from_unsubscribe_token(token: str) -> User | None:
     return User.objects.filter(pk=data.get("u")).first()
 
 
-def digest_render(digest: Digest, *, today: date) -> tuple[str, str, str]:
+PREFERENCES_URL = "\x00preferences-url\x00"  # filled in per recipient after the one rendering
+
+
+def digest_render(digest: Digest, *, today: date, cache: dict | None = None) -> tuple[str, str, str]:
     """Subject, text and HTML. No patient name, date of birth or lab value: the MRN, the
-    test, days overdue, and links (minimum necessary, reliability.md S13)."""
-    clinic = digest.clinic
+    test, days overdue, and links (minimum necessary, reliability.md S13). Rendered once
+    per clinic, kind and day (`cache`, shared by a batch); only the recipient's own
+    unsubscribe link differs."""
+    key = (digest.clinic_id, digest.kind, today)
+    if cache is None or key not in cache:
+        rendered = _digest_render(digest.clinic, digest.kind, today)
+        if cache is None:
+            cache = {}
+        cache[key] = rendered
+    url = settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(digest.recipient)])
+    return tuple(part.replace(PREFERENCES_URL, url) for part in cache[key])  # type: ignore[return-value]
+
+
+def _digest_render(clinic: Clinic, kind: str, today: date) -> tuple[str, str, str]:
     cfg = ClinicSettings.for_clinic(clinic.pk)
-    overdue, due_today = digest_items(clinic=clinic, today=today)
-    if digest.kind == Digest.Kind.ESCALATION:
-        overdue = [i for i in overdue if i.days_overdue(today) > cfg.escalation_days]
-        due_today = []
-    rows = [{"mrn": i.course.patient.mrn, "test": i.requirement.label, "days": i.days_overdue(today)} for i in overdue]
+    escalation = kind == Digest.Kind.ESCALATION
+    content = digest_content(clinic=clinic, today=today, escalation_days=cfg.escalation_days if escalation else None)
     context = {
-        "digest": digest, "clinic": clinic, "today": today, "counts_only": cfg.digest_counts_only,
-        "overdue": rows, "due_today": [{"mrn": i.course.patient.mrn, "test": i.requirement.label} for i in due_today],
+        "clinic": clinic, "today": today, "counts_only": cfg.digest_counts_only, "content": content,
+        "more_overdue": content.overdue - len(content.most_overdue),
+        "more_due_today": content.due_today - len(content.due_today_list),
         "escalation_days": cfg.escalation_days,
         "worklist_url": settings.SITE_URL + reverse("home"),
-        "preferences_url": settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(digest.recipient)]),
+        "preferences_url": PREFERENCES_URL,
     }
-    name = "escalation" if digest.kind == Digest.Kind.ESCALATION else "digest"
+    name = "escalation" if escalation else "digest"
     subject = " ".join(render_to_string(f"emails/{name}-subject.txt", context).split())
-    text = render_to_string(f"emails/{name}-body.txt", context)
-    html = render_to_string(f"emails/{name}-body.html", context)
-    return subject, text, html
+    return (subject, render_to_string(f"emails/{name}-body.txt", context),
+            render_to_string(f"emails/{name}-body.html", context))
 
 
 def _permanent(exc: BaseException) -> bool:
@@ -484,11 +537,47 @@ def _permanent(exc: BaseException) -> bool:
 
 
 def digest_send(*, digest_id: int, now: datetime | None = None) -> str:
-    """Claim, render, send, record. Any exception ends the attempt, is recorded and
-    counts. A transient failure raises DigestDeferred after setting the row back to
-    pending with `next_attempt_at` (monitoring_tick requeues it then); a permanent one, or
-    the last attempt, marks it failed and alerts the clinic's admins."""
+    """One digest (digests_send of one): "sent", "failed" or "not claimed"; a transient
+    failure raises DigestDeferred."""
+    outcome = digests_send(digest_ids=[digest_id], now=now)[digest_id]
+    if isinstance(outcome, DigestDeferred):
+        raise outcome
+    return outcome
+
+
+def digests_send(*, digest_ids: list[int], now: datetime | None = None) -> dict[int, str | DigestDeferred]:
+    """Claim, render, send and record each digest, over one SMTP connection for the batch
+    and rendering each clinic's digest of each kind once (issue #14). Any exception ends
+    that digest's attempt, is recorded and counts: a transient failure sets the row back
+    to pending with `next_attempt_at` (monitoring_tick requeues it then; the outcome is a
+    DigestDeferred); a permanent one, or the last attempt, marks it failed and alerts the
+    clinic's admins. A failed send closes the connection; the next digest opens a new one."""
     now = now or timezone.now()
+    cache: dict = {}
+    outcomes: dict[int, str | DigestDeferred] = {}
+    connection = None
+    try:
+        for pk in digest_ids:
+            if connection is None:
+                connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
+            outcomes[pk] = _digest_send_one(pk, now=now, connection=connection, cache=cache)
+            if isinstance(outcomes[pk], DigestDeferred) or outcomes[pk] == "failed":
+                _close_quietly(connection)
+                connection = None
+    finally:
+        if connection is not None:
+            _close_quietly(connection)
+    return outcomes
+
+
+def _close_quietly(connection) -> None:
+    try:
+        connection.close()
+    except Exception:  # noqa: BLE001 - a broken connection is dropped either way
+        log.debug("closing a broken SMTP connection failed", exc_info=True)
+
+
+def _digest_send_one(digest_id: int, *, now: datetime, connection, cache: dict) -> str | DigestDeferred:
     claimed = Digest.objects.filter(
         Q(status=Digest.Status.PENDING) | Q(status=Digest.Status.SENDING, lease_until__lt=now), pk=digest_id,
     ).update(status=Digest.Status.SENDING, lease_until=now + timedelta(seconds=settings.DIGEST_LEASE_SECONDS),
@@ -497,11 +586,10 @@ def digest_send(*, digest_id: int, now: datetime | None = None) -> str:
         return "not claimed"  # sent, failed, or being sent by another worker
     digest = Digest.objects.select_related("recipient", "clinic").get(pk=digest_id)
     try:
-        subject, text, html = digest_render(digest, today=digest.for_date)
+        subject, text, html = digest_render(digest, today=digest.for_date, cache=cache)
         message = EmailMultiAlternatives(
             subject, text, settings.DEFAULT_FROM_EMAIL, [digest.to_address or digest.recipient.email],
-            headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>"},
-            connection=get_connection(timeout=settings.EMAIL_TIMEOUT),
+            headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>"}, connection=connection,
         )
         message.attach_alternative(html, "text/html")
         message.send()
@@ -517,7 +605,9 @@ def digest_send(*, digest_id: int, now: datetime | None = None) -> str:
             log.error("digest %s failed for good after %s attempt(s): %s", digest.pk, digest.attempts, error)
             return "failed"
         log.warning("digest %s attempt %s failed, next at %s: %s", digest.pk, digest.attempts, retry_at, error)
-        raise DigestDeferred(error) from exc
+        deferred = DigestDeferred(error)
+        deferred.__cause__ = exc
+        return deferred
     Digest.objects.filter(pk=digest.pk).update(status=Digest.Status.SENT, sent_at=timezone.now(), lease_until=None,
                                                last_error="")
     return "sent"

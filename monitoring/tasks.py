@@ -36,3 +36,13 @@ def send_digest(digest_id: int) -> str:
         return services.digest_send(digest_id=digest_id)
     except services.DigestDeferred:
         return "deferred"
+
+
+@shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, retry_jitter=True,
+             max_retries=4)
+def send_digests(digest_ids: list[int]) -> dict[str, int]:
+    """A batch over one SMTP connection (monitoring.services.digests_send); deferred ones
+    keep their next attempt time and monitoring_tick requeues them."""
+    outcomes = services.digests_send(digest_ids=digest_ids)
+    return {kind: sum(1 for o in outcomes.values() if (o if isinstance(o, str) else "deferred") == kind)
+            for kind in ("sent", "failed", "deferred", "not claimed")}

@@ -74,7 +74,8 @@ def worklist_overdue(body: str) -> set[tuple[str, str, int]]:
 
 
 def digest_overdue(text: str) -> set[tuple[str, str, int]]:
-    block = text.split("OVERDUE (MRN — test — days overdue)")[1].split("\n\n", maxsplit=1)[0] if "OVERDUE (" in text else ""
+    marker = "MOST OVERDUE FIRST (MRN — test — days overdue)"
+    block = text.split(marker)[1].split("\n\n", maxsplit=1)[0] if marker in text else ""
     return {(m, t, int(d)) for m, t, d in re.findall(r"^  (\S+) — (.+) — (\d+) days?$", block, re.M)}
 
 

@@ -104,7 +104,7 @@ def test_a_rolled_back_plan_sends_nothing_and_leaves_no_task(course, staff_membe
     from django.db import transaction
 
     items(course)
-    with (mock.patch("monitoring.tasks.send_digest.delay") as delay,
+    with (mock.patch("monitoring.tasks.send_digests.delay") as delay,
           django_capture_on_commit_callbacks(execute=True) as callbacks,
           pytest.raises(RuntimeError), transaction.atomic()):
         assert plan()["digests"] == 1

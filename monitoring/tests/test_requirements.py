@@ -77,7 +77,7 @@ def test_a_follow_up_survives_a_change_of_the_monitoring_plan(course, nurse, cli
     assert kept.pk == item.pk and kept.requirement.clinic_id == clinic_a.pk  # the clinic's copy
     assert kept.snoozed_until == TODAY + timedelta(days=3)
     assert [f.note for f in kept.follow_ups.all()] == ["LFTs ordered at the GP"]
-    overdue, _ = services.digest_items(clinic=clinic_a, today=TODAY + timedelta(days=1))
+    overdue, _ = services.digest_querysets(clinic=clinic_a, today=TODAY + timedelta(days=1))
     assert kept not in overdue
 
 
