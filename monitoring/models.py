@@ -221,6 +221,10 @@ class MonitoringItem(models.Model):
             models.Index(fields=["clinic", "due_date"], name="item_clinic_due_idx"),
             models.Index(fields=["clinic", "snoozed_until"], condition=Q(snoozed_until__isnull=False),
                          name="item_clinic_snoozed_idx"),
+            # The tick's scan for items that became overdue visits only the unflagged ones, so
+            # it stays flat as the flagged backlog grows (issue #14).
+            models.Index(fields=["clinic", "overdue_from"], condition=Q(flagged_at__isnull=True, overdue_from__isnull=False),
+                         name="item_unflagged_idx"),
         ]
 
     def __str__(self) -> str:

@@ -271,13 +271,23 @@ def plans_flag_missed(*, now: datetime) -> int:
     return desensitization.plans_flag_missed(now=now)
 
 
+FLAG_BATCH = 2000
+
+
 def overdue_flag(*, now: datetime) -> int:
     """Mark items that have become overdue (compare-and-swap on flagged_at), so the
     moment an item became overdue is recorded once, whichever worker sees it first."""
     flagged = 0
     for clinic in Clinic.objects.all():
         today = clinic_today(clinic, now)
-        flagged += MonitoringItem.objects.filter(clinic=clinic, flagged_at__isnull=True).overdue(today).update(flagged_at=now)
+        unflagged = MonitoringItem.objects.filter(clinic=clinic, flagged_at__isnull=True).overdue(today)
+        while True:
+            # Batches in the order of the partial index on unflagged items (item_unflagged_idx):
+            # the scan visits only what is still to flag, however large the flagged backlog.
+            batch = list(unflagged.order_by("overdue_from", "pk").values_list("pk", flat=True)[:FLAG_BATCH])
+            if not batch:
+                break
+            flagged += MonitoringItem.objects.filter(pk__in=batch, flagged_at__isnull=True).update(flagged_at=now)
     return flagged
 
 
