@@ -8,5 +8,5 @@ class MonitoringConfig(AppConfig):
     def ready(self) -> None:
         from monitoring import (
             signals,  # noqa: F401 - connects the receivers
-            views,  # noqa: F401 - registers the patient page section
+            tasks,  # noqa: F401 - registers the tasks in every process (the web enqueues by name)
         )

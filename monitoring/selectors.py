@@ -161,8 +161,10 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
     items = MonitoringItem.objects.for_user(user).filter(filters.clinic("clinic_id"), filters.patients("course__patient"))
     if filters.requirement:
         items = items.filter(requirement__code=filters.requirement)
+    # Days overdue are counted from the due date (a lapsed snooze does not make an item
+    # less overdue); the (clinic, due_date) index gives this order.
     overdue = items.overdue_on(todays).with_patient().order_by(
-        *(("overdue_from", "pk") if filters.overdue_order != "least" else ("-overdue_from", "-pk")))
+        *(("due_date", "pk") if filters.overdue_order != "least" else ("-due_date", "-pk")))
     due_soon = items.due_soon_on(todays, {cid: d.due_soon_days for cid, d in days.items()},
                                  {cid: d.grace_days for cid, d in days.items()}).with_patient() \
         .order_by("overdue_from", "pk")  # in the order they would become overdue

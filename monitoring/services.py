@@ -350,7 +350,7 @@ def digest_content(*, clinic: Clinic, today: date, escalation_days: int | None =
     most, due_list = [], []
     if lists:
         most = [{"mrn": mrn, "test": label, "days": (today - due_date).days} for mrn, label, due_date in
-                overdue.order_by("overdue_from", "pk").values_list("course__patient__mrn", "requirement__label",
+                overdue.order_by("due_date", "pk").values_list("course__patient__mrn", "requirement__label",
                                                                    "due_date")[:DIGEST_LIST_LIMIT]]
         due_list = [{"mrn": mrn, "test": label} for mrn, label in
                     due.order_by("course__patient__mrn", "pk").values_list("course__patient__mrn",
@@ -453,11 +453,10 @@ def full_sweep(*, now: datetime) -> int:
 def _enqueue_sends(digest_ids: list[int]) -> None:
     """After commit, one send_digests task per batch of SEND_BATCH digests."""
     def enqueue() -> None:
-        send_digests = current_app.tasks[SEND_DIGESTS_TASK]
         for start in range(0, len(digest_ids), SEND_BATCH):
             batch = digest_ids[start:start + SEND_BATCH]
             try:
-                send_digests.delay(batch)
+                current_app.tasks[SEND_DIGESTS_TASK].delay(batch)
             except Exception:  # noqa: BLE001 - broker down: the rows stay pending; digests_requeue sends them later
                 log.exception("could not enqueue digests %s; they stay pending", batch)
 

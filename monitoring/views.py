@@ -166,7 +166,7 @@ def worklist_csv(rows, today) -> StreamingHttpResponse:
     """Every row of every section, streamed: read from the database in chunks and written
     as they come, so memory stays flat at any clinic size."""
     writer = csv.writer(_Echo())
-    header = ["section", "mrn", "last_name", "first_name", "item", "date", "detail"]
+    header = ["section", "clinic", "mrn", "last_name", "first_name", "item", "date", "detail"]
     lines = (writer.writerow([_cell(x) for x in _csv_row(name, row)]) for name, row in rows)
     response = StreamingHttpResponse(chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="worklist-{today:%Y-%m-%d}.csv"'
@@ -174,26 +174,26 @@ def worklist_csv(rows, today) -> StreamingHttpResponse:
 
 
 def _csv_row(section: str, row) -> tuple:
-    """(section, mrn, last name, first name, item, date, detail) of one worklist row."""
+    """(section, clinic, mrn, last name, first name, item, date, detail) of one worklist row."""
     if section in ("overdue", "due_soon"):
         p = row.item.course.patient
-        return (section, p.mrn, p.last_name, p.first_name, row.item.requirement.label, row.item.due_date,
+        return (section, row.item.clinic.name, p.mrn, p.last_name, p.first_name, row.item.requirement.label, row.item.due_date,
                 f"{row.days_late} days overdue" if section == "overdue" else "")
     if section == "recommendations":
         p = row.course.patient
-        return ("recommendation", p.mrn, p.last_name, p.first_name, row.headline,
+        return ("recommendation", p.clinic.name, p.mrn, p.last_name, p.first_name, row.headline,
                 clinic_date_of(p.clinic, row.created_at), ", ".join(r["id"] for r in row.output["rules"]))
     if section == "withheld":
         c, p = row.course, row.course.patient
-        return ("withheld", p.mrn, p.last_name, p.first_name, f"resume at {c.resume_dose_mg_bid} mg BID", "",
+        return ("withheld", p.clinic.name, p.mrn, p.last_name, p.first_name, f"resume at {c.resume_dose_mg_bid} mg BID", "",
                 "; ".join(r["criterion"].get("text", "") for r in row.recovery))
     if section == "high_grades":
         p = row.patient
-        return ("grade_3_or_more", p.mrn, p.last_name, p.first_name,
+        return ("grade_3_or_more", p.clinic.name, p.mrn, p.last_name, p.first_name,
                 f"{row.get_analyte_display()} {row.value.normalize():f} {row.unit}",
                 clinic_date_of(p.clinic, row.collected_at), f"grade {row.grade}")
     plan, day, p = row.plan, row.day, row.plan.patient
-    return ("plans", p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",
+    return ("plans", p.clinic.name, p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",
             f"step {day.step} of {plan.n_steps}: {day.morning_mg}/{day.evening_mg} mg" if day else "")
 
 

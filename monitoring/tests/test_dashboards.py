@@ -116,7 +116,8 @@ def test_csv_export_has_every_section_and_guards_formulas(client, cohort, nurse,
     rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
     sections = {r[0] for r in rows[1:]}
     assert {"overdue", "recommendation", "withheld", "grade_3_or_more"} <= sections
-    assert any(r[1] == "'=HYPERLINK(1)" and r[2] == "'+cmd" for r in rows)
+    assert any(r[2] == "'=HYPERLINK(1)" and r[3] == "'+cmd" for r in rows)
+    assert rows[0][:3] == ["section", "clinic", "mrn"] and all(r[1] for r in rows[1:])  # nurses in two clinics tell them apart
 
 
 def test_print_view_has_no_forms(client, cohort, nurse):

@@ -88,3 +88,34 @@ def test_csv_streams_every_row(client, clinic_a, nurse):
     assert response.streaming
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert sum(1 for line in lines if line.startswith("overdue,")) == selectors.PAGE_SIZE + 3
+
+
+def test_most_overdue_first_counts_from_the_due_date_not_a_lapsed_snooze(client, clinic_a, nurse):
+    overdue_items(clinic_a, 3)  # OD-0002 is the most overdue (3 days)
+    today = timezone.localdate()
+    # Due 40 days ago, followed up, the snooze over yesterday: overdue again, by 40 days.
+    course = TreatmentCourseFactory(patient=PatientFactory(clinic=clinic_a, mrn="OD-LAPSE"), on_drug=True)
+    MonitoringItemFactory(course=course, due_date=today - timedelta(days=40), snoozed_until=today - timedelta(days=1),
+                          overdue_from=today)
+    client.force_login(nurse)
+    body = client.get("/").content.decode()
+    table = body.split('data-testid="overdue"')[1].split("</table>")[0]
+    assert re.findall(r">(OD-[\w]+)<", table)[0] == "OD-LAPSE"
+
+
+def test_the_tasks_the_web_enqueues_by_name_are_registered_in_a_fresh_process():
+    """The web process enqueues by registered name (the outbox's Retry, digest planning):
+    MonitoringConfig.ready imports monitoring.tasks, so every process knows them, not only
+    a worker (a fresh interpreter here, as gunicorn's)."""
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    from monitoring import services
+
+    code = ("import django; django.setup(); from celery import current_app; "
+            f"print({services.SEND_DIGESTS_TASK!r} in current_app.tasks, {services.FULL_SWEEP_TASK!r} in current_app.tasks)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "DJANGO_SETTINGS_MODULE": "config.settings.test"})
+    assert out.stdout.split() == ["True", "True"], out.stderr[-2000:]
