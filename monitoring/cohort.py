@@ -8,9 +8,9 @@ import statistics
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
-from django.db.models import Q
+from django.db.models.functions import TruncDate
 
-from accounts.clinic_time import clinic_date_of, clinic_day_start, on_clinic_days
+from accounts.clinic_time import clinic_day_start, clinic_zone
 from accounts.models import Clinic, User
 from monitoring import rules
 from monitoring.models import ClinicSettings, Requirement
@@ -102,6 +102,11 @@ def overview(*, user: User, today: date, clinic_id: int | None = None, months: i
     }
 
 
+def _schedule_today(req: Requirement, today: date) -> rules.Schedule:
+    version = req.version_on(today)
+    return version.parsed if version else rules.Schedule()
+
+
 def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90) -> dict:
     """Of the monitoring tests that fell due in the last `window_days` days (label and
     clinic schedules), how many were done by their due date (+ the clinic's grace)."""
@@ -109,20 +114,24 @@ def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90
     clinic_ids = {c["patient__clinic_id"] for c in course_rows}
     reqs = {cid: [r for r in Requirement.objects.for_clinic(cid) if r.analytes] for cid in clinic_ids}
     grace = {cid: ClinicSettings.for_clinic(cid).grace_days for cid in clinic_ids}
+    # Each requirement's schedule in force today, read once (not once per course).
+    schedules = {cid: [(r, s) for r in rs if (s := _schedule_today(r, today)).phases] for cid, rs in reqs.items()}
     analytes = {a for rs in reqs.values() for r in rs for a in r.analytes}
     # Tests from two months before the window: the anchor of the first due date in it.
     # A result counts on its clinic's day (accounts.clinic_time), as on the worklist.
     since_day = window_start - timedelta(days=62)
     zones = dict(Clinic.objects.filter(pk__in=clinic_ids).values_list("pk", "timezone"))
-    clinic_of = {c["patient_id"]: c["patient__clinic_id"] for c in course_rows}
-    since = on_clinic_days({cid: since_day for cid in clinic_ids},
-                           lambda cid, day: Q(collected_at__gte=clinic_day_start(zones[cid], day)),
-                           clinic_field="patient__clinic_id")
     by_patient: dict[int, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
-    patient_ids = [c["patient_id"] for c in course_rows]
-    for pid, analyte, at in LabResult.objects.filter(since, patient_id__in=patient_ids, is_baseline=False,
-                                                     analyte__in=analytes).values_list("patient_id", "analyte", "collected_at"):
-        by_patient[pid][clinic_date_of(zones[clinic_of[pid]], at)].add(analyte)
+    for cid in clinic_ids:
+        # The clinic's calendar day of each result, computed by the database (issue #14:
+        # no per-row time-zone conversion in Python), one row per patient, analyte and day.
+        zone = clinic_zone(zones[cid])
+        days = (LabResult.objects.filter(patient__clinic_id=cid, is_baseline=False, analyte__in=analytes,
+                                         collected_at__gte=clinic_day_start(zones[cid], since_day))
+                .annotate(day=TruncDate("collected_at", tzinfo=zone)).values_list("patient_id", "analyte", "day")
+                .distinct())
+        for pid, analyte, day in days:
+            by_patient[pid][day].add(analyte)
     due = done = 0
     by_requirement: Counter = Counter()
     by_requirement_done: Counter = Counter()
@@ -130,11 +139,7 @@ def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90
         if c["dose_state"] in ("discontinued", "not_started"):
             continue
         cid = c["patient__clinic_id"]
-        for req in reqs[cid]:
-            version = req.version_on(today)
-            schedule = version.parsed if version else rules.Schedule()
-            if not schedule.phases:
-                continue
+        for req, schedule in schedules[cid]:
             tests = rules.satisfied_days(by_patient[c["patient_id"]], req.analytes, since=c["start_date"])
             anchor = max([t for t in tests if t < window_start] or [None], key=lambda x: x or date.min)
             later = [t for t in tests if t >= window_start]
