@@ -8,6 +8,8 @@ import statistics
 from collections import Counter, defaultdict
 from datetime import date, timedelta
 
+from django.db import connection
+from django.db.models import Count
 from django.db.models.functions import TruncDate
 
 from accounts.clinic_time import clinic_day_start, clinic_zone
@@ -23,21 +25,28 @@ def _month_ends(today: date, months: int) -> list[date]:
     return [*(rules.add_months(first, -i + 1) - timedelta(days=1) for i in range(months - 1, 0, -1)), today]
 
 
-def _levels_over_time(course_rows: list[dict], events: dict[int, list[dict]], ends: list[date]) -> list[dict]:
-    """The dose level of every course at each month end (the last event on or before it)."""
-    over_time = []
-    for end in ends:
-        counts: Counter[str] = Counter()
-        for c in course_rows:
-            state = None
-            for e in events[c["pk"]]:
-                if e["effective_date"] > end:
-                    break
-                state = level_of(e["to_state"], e["to_dose_mg_bid"])
-            if state:
-                counts[state] += 1
-        over_time.append({"month": end.strftime("%b %Y"), **{k: counts.get(k, 0) for k in LEVELS}})
-    return over_time
+def _levels_over_time(courses, ends: list[date]) -> list[dict]:
+    """The dose level of every course at each month end: the last event on or before it
+    (the latest by id on the same day), counted by the database in one statement, a
+    window function giving each event the date of the next (issue #14)."""
+    inner, params = courses.order_by().values("pk").query.sql_with_params()
+    months = ", ".join("(%s, %s)" for _ in ends)
+    sql = f"""
+        WITH ev AS (
+            SELECT e.effective_date, e.to_state, e.to_dose_mg_bid,
+                   LEAD(e.effective_date) OVER (PARTITION BY e.course_id ORDER BY e.effective_date, e.id) AS next_date
+            FROM patients_dosechangeevent e WHERE e.course_id IN ({inner})
+        ), months (m, idx) AS (VALUES {months})
+        SELECT months.idx, ev.to_state, ev.to_dose_mg_bid, COUNT(*)
+        FROM months JOIN ev ON ev.effective_date <= months.m AND (ev.next_date IS NULL OR ev.next_date > months.m)
+        GROUP BY months.idx, ev.to_state, ev.to_dose_mg_bid"""
+    counts: list[Counter[str]] = [Counter() for _ in ends]
+    with connection.cursor() as cur:
+        cur.execute(sql, [*params, *(v for i, end in enumerate(ends) for v in (end, i))])
+        for idx, state, dose, n in cur.fetchall():
+            if level := level_of(state, dose):
+                counts[idx][level] += n
+    return [{"month": end.strftime("%b %Y"), **{k: counts[i].get(k, 0) for k in LEVELS}} for i, end in enumerate(ends)]
 
 
 # A toxicity event by the state it leads to.
@@ -72,16 +81,15 @@ def overview(*, user: User, today: date, clinic_id: int | None = None, months: i
         courses = courses.filter(patient__clinic_id=clinic_id)
     course_rows = list(courses.values("pk", "patient_id", "patient__clinic_id", "start_date", "end_date", "dose_state",
                                       "dose_mg_bid", "drug"))
-    ids = [c["pk"] for c in course_rows]
     events = defaultdict(list)
-    for e in DoseChangeEvent.objects.filter(course_id__in=ids).order_by("effective_date", "pk").values(
+    for e in DoseChangeEvent.objects.filter(course__in=courses.values("pk")).order_by("effective_date", "pk").values(
             "course_id", "effective_date", "from_state", "from_dose_mg_bid", "to_state", "to_dose_mg_bid", "reason", "toxicity"):
         events[e["course_id"]].append(e)
 
     now_counts = Counter(level_of(c["dose_state"], c["dose_mg_bid"]) for c in course_rows)
     now = [{"level": LEVELS[k], "count": now_counts.get(k, 0)} for k in LEVELS]
 
-    over_time = _levels_over_time(course_rows, events, _month_ends(today, months))
+    over_time = _levels_over_time(courses, _month_ends(today, months))
     reductions_per_course, first_reduction_days, reasons = _reductions(course_rows, events)
     on_treatment_days = [((c["end_date"] or today) - c["start_date"]).days for c in course_rows]
 
@@ -116,22 +124,24 @@ def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90
     grace = {cid: ClinicSettings.for_clinic(cid).grace_days for cid in clinic_ids}
     # Each requirement's schedule in force today, read once (not once per course).
     schedules = {cid: [(r, s) for r in rs if (s := _schedule_today(r, today)).phases] for cid, rs in reqs.items()}
-    analytes = {a for rs in reqs.values() for r in rs for a in r.analytes}
     # Tests from two months before the window: the anchor of the first due date in it.
     # A result counts on its clinic's day (accounts.clinic_time), as on the worklist.
     since_day = window_start - timedelta(days=62)
     zones = dict(Clinic.objects.filter(pk__in=clinic_ids).values_list("pk", "timezone"))
-    by_patient: dict[int, dict[date, set[str]]] = defaultdict(lambda: defaultdict(set))
+    satisfied: dict[tuple[int, int], list[date]] = defaultdict(list)
     for cid in clinic_ids:
-        # The clinic's calendar day of each result, computed by the database (issue #14:
-        # no per-row time-zone conversion in Python), one row per patient, analyte and day.
-        zone = clinic_zone(zones[cid])
-        days = (LabResult.objects.filter(patient__clinic_id=cid, is_baseline=False, analyte__in=analytes,
-                                         collected_at__gte=clinic_day_start(zones[cid], since_day))
-                .annotate(day=TruncDate("collected_at", tzinfo=zone)).values_list("patient_id", "analyte", "day")
-                .distinct())
-        for pid, analyte, day in days:
-            by_patient[pid][day].add(analyte)
+        for req, _ in schedules[cid]:
+            # The days on which every analyte of the requirement was resulted (a full panel
+            # counts, rules.satisfied_days), found by the database: the clinic's calendar day
+            # of each result, grouped per patient and day (issue #14).
+            wanted = sorted(set(req.analytes))
+            days = (LabResult.objects.filter(patient__clinic_id=cid, is_baseline=False, analyte__in=wanted,
+                                             collected_at__gte=clinic_day_start(zones[cid], since_day))
+                    .annotate(day=TruncDate("collected_at", tzinfo=clinic_zone(zones[cid])))
+                    .values("patient_id", "day").annotate(n=Count("analyte", distinct=True)).filter(n=len(wanted))
+                    .order_by("patient_id", "day").values_list("patient_id", "day"))
+            for pid, day in days:
+                satisfied[(req.pk, pid)].append(day)
     due = done = 0
     by_requirement: Counter = Counter()
     by_requirement_done: Counter = Counter()
@@ -140,7 +150,7 @@ def on_time_share(*, course_rows: list[dict], today: date, window_days: int = 90
             continue
         cid = c["patient__clinic_id"]
         for req, schedule in schedules[cid]:
-            tests = rules.satisfied_days(by_patient[c["patient_id"]], req.analytes, since=c["start_date"])
+            tests = [d for d in satisfied.get((req.pk, c["patient_id"]), ()) if d >= c["start_date"]]
             anchor = max([t for t in tests if t < window_start] or [None], key=lambda x: x or date.min)
             later = [t for t in tests if t >= window_start]
             while True:

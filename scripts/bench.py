@@ -34,6 +34,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings.base")
 os.environ.setdefault("DEBUG", "true")
 os.environ.setdefault("REDIS_URL", "")
 os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+os.environ.setdefault("EMAIL_URL", "smtp://127.0.0.1:8525")  # the sink started below
 
 import django  # noqa: E402
 import psycopg  # noqa: E402
@@ -75,6 +76,101 @@ def interleaved(app, sql, iterations: int) -> dict:
 def summary(values: list[float]) -> str:
     q = statistics.quantiles(values, n=4)
     return f"{statistics.median(values):.1f} (IQR {q[0]:.1f}–{q[2]:.1f})"
+
+
+RECIPIENTS = 20
+
+
+def digest_and_tick(size: int, iterations: int, started: float) -> list[str]:
+    """Digests of the largest clinic built and sent to RECIPIENTS staff over SMTP (a local
+    sink) against raw smtplib pushing the same messages over one connection; and the
+    steady-state tick (flag what became overdue, plan digests already claimed) against the
+    single-statement versions (UPDATE ... RETURNING, INSERT ... ON CONFLICT DO NOTHING)."""
+    import smtplib
+    from email import message_from_bytes
+
+    from aiosmtpd.controller import Controller
+    from django.core import mail
+    from django.db import connection
+    from django.utils import timezone
+
+    from accounts.models import Clinic, Membership, Role, User
+    from monitoring import services
+    from monitoring.models import ClinicSettings, Digest
+
+    class Sink:
+        messages: list[bytes] = []
+
+        async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's name
+            Sink.messages.append(envelope.content)
+            return "250 OK"
+
+    controller = Controller(Sink(), hostname="127.0.0.1", port=8525)
+    controller.start()
+    try:
+        clinic = Clinic.objects.get(code=f"gen-{size}")
+        for i in range(RECIPIENTS):
+            user, _ = User.objects.get_or_create(username=f"bench.staff{i}", defaults={"email": f"s{i}@example.org"})
+            Membership.objects.get_or_create(user=user, clinic=clinic, role=Role.STAFF)
+        Digest.objects.filter(clinic=clinic).delete()
+        ClinicSettings.objects.filter(clinic=clinic).update(last_digest_date=None, digest_time="00:00")
+        now = timezone.now()
+        with mail.get_connection():  # settings read now: the sink
+            services.digests_plan(now=now)
+        ids = list(Digest.objects.filter(clinic=clinic, kind=Digest.Kind.DIGEST).values_list("pk", flat=True))
+        sent = []
+
+        def reset() -> None:
+            Digest.objects.filter(pk__in=ids).update(status=Digest.Status.PENDING, attempts=0, lease_until=None)
+
+        def app() -> None:
+            services.digests_send(digest_ids=ids, now=timezone.now())
+
+        reset()
+        Sink.messages.clear()
+        app()
+        sent = [message_from_bytes(m) for m in Sink.messages]
+        raw_messages = [(m["From"], m["To"], m.as_bytes()) for m in sent]
+
+        def raw() -> None:
+            with smtplib.SMTP("127.0.0.1", 8525) as smtp:
+                for sender, to, body in raw_messages:
+                    smtp.sendmail(sender, [to], body)
+
+        a, r = [], []
+        for _ in range(iterations + 3):
+            reset()
+            a.append(timed(app))
+            r.append(timed(raw))
+        a, r = a[3:], r[3:]
+        size_bytes = max(len(m) for m in Sink.messages)
+        lines = [f"| digests: build and send {len(ids)} (one clinic) vs raw smtplib | {size:,} | {summary(a)} | "
+                 f"{summary(r)} | {summary([x / y for x, y in zip(a, r, strict=True)])} | — | {size_bytes:,} per email |"]
+        print(lines[-1], flush=True)
+
+        def tick() -> None:
+            services.overdue_flag(now=timezone.now())
+            services.digests_plan(now=timezone.now())
+
+        def single() -> None:
+            with connection.cursor() as cur:
+                cur.execute("UPDATE monitoring_monitoringitem SET flagged_at = now() WHERE flagged_at IS NULL "
+                            "AND overdue_from <= current_date RETURNING id")
+                cur.fetchall()
+                cur.execute("INSERT INTO monitoring_digest (recipient_id, clinic_id, kind, for_date, status, "
+                            "to_address, item_count, attempts, last_error, created_at) "
+                            "SELECT m.user_id, m.clinic_id, 'digest', current_date, 'pending', '', 0, 0, '', now() "
+                            "FROM accounts_membership m WHERE m.role = 'staff' "
+                            "ON CONFLICT DO NOTHING RETURNING id")
+                cur.fetchall()
+
+        t = interleaved(tick, single, iterations)
+        lines.append(f"| tick, steady state (flag + plan) vs single statements | all | {summary(t['app'])} | "
+                     f"{summary(t['sql'])} | {summary(t['ratio'])} | — | — |")
+        print(lines[-1], flush=True)
+        return lines
+    finally:
+        controller.stop()
 
 
 def main() -> None:
@@ -162,6 +258,7 @@ def main() -> None:
     client = Client()
     client.force_login(User.objects.get(username=f"nurse.gen-{size}"))
     measure(f"patient page ({have} results)", size, client, f"/patients/{patient.pk}/")
+    lines += digest_and_tick(sizes[-1], args.iterations, started)
     lines += ["", f"Command: make bench BENCH_ARGS=\"{' '.join(sys.argv[1:])}\"; total {time.monotonic() - started:.0f} s"]
     report = ROOT / "var" / "bench-report.md"
     report.parent.mkdir(exist_ok=True)
