@@ -223,8 +223,8 @@ class MonitoringItem(models.Model):
                          name="item_clinic_snoozed_idx"),
             # The tick's scan for items that became overdue visits only the unflagged ones, so
             # it stays flat as the flagged backlog grows (issue #14).
-            models.Index(fields=["clinic", "overdue_from"], condition=Q(flagged_at__isnull=True, overdue_from__isnull=False),
-                         name="item_unflagged_idx"),
+            models.Index(fields=["clinic", "overdue_from", "id"],
+                         condition=Q(flagged_at__isnull=True, overdue_from__isnull=False), name="item_unflagged_idx"),
         ]
 
     def __str__(self) -> str:
