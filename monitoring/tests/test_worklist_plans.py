@@ -67,3 +67,6 @@ def test_no_patient_page_or_scan_query_scans_a_big_table(client):
         if scans:
             found[sql[:120]] = sorted(scans)
     assert len(reads) >= 10 and not found, found
+    # With a backlog of flagged items (generate_cohort flags what is overdue), the scan reads
+    # only the unflagged ones, through the partial index, whatever the backlog.
+    assert "item_unflagged_idx" in plan_of(scan_sql, scan_params)
