@@ -83,8 +83,17 @@ def health(request: HttpRequest) -> JsonResponse:
     return JsonResponse(body)
 
 
+WORKLIST_MRN = "worklist_mrn"
+
+
 def _worklist_filters(request: HttpRequest) -> selectors.Filters:
-    return WorklistFilterForm(request.GET).filters(user=request.user, mrn=request.POST.get("mrn") or "")
+    """The query string's filters and the MRN search, which is posted and then kept in the
+    session: never in a URL or an access log (ASVS 14.2.1), yet kept by the page links,
+    the sort, the print view and the CSV export until the nurse clears it."""
+    if request.GET.get("clear_mrn"):
+        request.session.pop(WORKLIST_MRN, None)
+    mrn = request.session.get(WORKLIST_MRN, "") if hasattr(request, "session") else ""
+    return WorklistFilterForm(request.GET).filters(user=request.user, mrn=mrn)
 
 
 def _row_context() -> dict:
@@ -105,6 +114,9 @@ def _query_without(request: HttpRequest, names: set[str]) -> str:
 
 def home(request: HttpRequest) -> HttpResponse:
     """The nurse's start page: what needs doing today, filtered, exportable, printable."""
+    if request.method == "POST":  # the MRN search: kept in the session, then back to a GET (no resubmit)
+        request.session[WORKLIST_MRN] = (request.POST.get("mrn") or "").strip()[:32]
+        return redirect(f"{request.path}?{_query_without(request, {f'{n}_page' for n in selectors.SECTIONS})}")
     filters = _worklist_filters(request)
     # Each clinic on its own today at one instant (accounts.clinic_time), as its digest.
     days = selectors.clinic_days(user=request.user, now=timezone.now(), clinic_id=filters.clinic_id)

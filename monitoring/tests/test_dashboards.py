@@ -73,7 +73,7 @@ def cohort(clinic_a, clinic_b, nurse, prescriber, outsider, outsider_prescriber)
 def page(client, user, url="/", data=None):
     """The page's HTML; an error page fails here, so a test's `not in` cannot pass on one."""
     client.force_login(user)
-    response = client.get(url) if data is None else client.post(url, data)
+    response = client.get(url) if data is None else client.post(url, data, follow=True)
     assert response.status_code == 200, (url, response.status_code)
     return response.content.decode()
 

@@ -55,8 +55,16 @@ def test_filters_are_applied_in_the_database_before_the_page(client, clinic_a, n
     client.force_login(nurse)
     body = client.get(f"/?nurse={nurse.pk}").content.decode()
     assert 'data-testid="count-overdue">1<' in body and "MINE-1" in body
-    body = client.post("/", {"mrn": "mine"}).content.decode()
+    response = client.post("/", {"mrn": "mine"})
+    assert response.status_code == 302 and "mine" not in response["Location"].lower()  # never in a URL
+    body = client.get(response["Location"]).content.decode()
     assert 'data-testid="count-overdue">1<' in body and "MINE-1" in body
+    # Kept by the page's links and the export until cleared.
+    assert client.get("/?order=least").content.decode().count("MINE-1") >= 1
+    csv_lines = b"".join(client.get("/?export=csv").streaming_content).decode().splitlines()
+    assert [line.split(",")[2] for line in csv_lines[1:] if line.startswith("overdue,")] == ["MINE-1"]
+    cleared = client.get("/?clear_mrn=1").content.decode()
+    assert f'data-testid="count-overdue">{selectors.PAGE_SIZE + 6}<' in cleared
 
 
 def test_page_size_and_queries_do_not_grow_with_the_clinic(client, clinic_a, nurse, django_assert_num_queries):
