@@ -116,7 +116,8 @@ def home(request: HttpRequest) -> HttpResponse:
     """The nurse's start page: what needs doing today, filtered, exportable, printable."""
     if request.method == "POST":  # the MRN search: kept in the session, then back to a GET (no resubmit)
         request.session[WORKLIST_MRN] = (request.POST.get("mrn") or "").strip()[:32]
-        return redirect(f"{request.path}?{_query_without(request, {f'{n}_page' for n in selectors.SECTIONS})}")
+        query = _query_without(request, {f"{n}_page" for n in selectors.SECTIONS})
+        return redirect(f"{request.path}?{query}" if query else request.path)
     filters = _worklist_filters(request)
     # Each clinic on its own today at one instant (accounts.clinic_time), as its digest.
     days = selectors.clinic_days(user=request.user, now=timezone.now(), clinic_id=filters.clinic_id)
