@@ -212,7 +212,7 @@ def item_rows(items: list[MonitoringItem], days: dict[int, ClinicDay]) -> list[I
     return [ItemRow.of(i, days[i.clinic_id].today, days[i.clinic_id].due_soon_days) for i in items]
 
 
-def hold_rows(courses: list[TreatmentCourse], days: dict[int, ClinicDay] | None = None) -> list[HoldRow]:
+def hold_rows(courses: list[TreatmentCourse], days: dict[int, ClinicDay]) -> list[HoldRow]:
     """Courses on hold, each with the newest value of every analyte in its recovery
     condition (one query for the values of the page's courses)."""
     analytes = {c.get("analyte") for course in courses for c in course.recovery_condition if c.get("analyte")}

@@ -370,8 +370,10 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
     Returns counts; the rows are sent by digest_send, one task each, after commit."""
     summary = {"clinics": 0, "digests": 0, "escalations": 0, "skipped": 0}
     created: list[int] = []
+    # Every clinic's settings in one query (rows created for clinics that have none yet).
+    settings_of = {c.clinic_id: c for c in ClinicSettings.objects.all()}
     for clinic in Clinic.objects.all():
-        cfg = ClinicSettings.ensure(clinic.pk)
+        cfg = settings_of.get(clinic.pk) or ClinicSettings.ensure(clinic.pk)
         local = now.astimezone(clinic_time.clinic_zone(clinic))
         today = local.date()
         if local.time() < cfg.digest_time or cfg.last_digest_date == today:
@@ -505,12 +507,10 @@ def digest_render(digest: Digest, *, today: date, cache: dict | None = None) -> 
     test, days overdue, and links (minimum necessary, reliability.md S13). Rendered once
     per clinic, kind and day (`cache`, shared by a batch); only the recipient's own
     unsubscribe link differs."""
+    cache = {} if cache is None else cache
     key = (digest.clinic_id, digest.kind, today)
-    if cache is None or key not in cache:
-        rendered = _digest_render(digest.clinic, digest.kind, today)
-        if cache is None:
-            cache = {}
-        cache[key] = rendered
+    if key not in cache:
+        cache[key] = _digest_render(digest.clinic, digest.kind, today)
     url = settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(digest.recipient)])
     return tuple(part.replace(PREFERENCES_URL, url) for part in cache[key])  # type: ignore[return-value]
 

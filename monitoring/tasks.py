@@ -30,7 +30,9 @@ def monitoring_full_sweep() -> int:
 @shared_task(autoretry_for=(OperationalError,), retry_backoff=True, retry_backoff_max=300, retry_jitter=True,
              max_retries=4)
 def send_digest(digest_id: int) -> str:
-    """Transient mail failures are not retried here: the row keeps its next attempt time
+    """One digest. Nothing enqueues it any more (send_digests sends batches); it stays
+    registered for messages a previous release left on the broker during an upgrade.
+    Transient mail failures are not retried here: the row keeps its next attempt time
     and monitoring_tick requeues it, so retries span hours and survive worker restarts."""
     try:
         return services.digest_send(digest_id=digest_id)
