@@ -256,6 +256,19 @@ class LabResult(models.Model):
     class Source(models.TextChoices):
         MANUAL = "manual", "Manual entry"
         IMPORT = "import", "Import"
+        CSV = "csv", "CSV import"
+        HL7 = "hl7", "HL7 v2 feed"
+        FHIR = "fhir", "FHIR import"
+        API = "api", "REST API"
+
+    class Comparator(models.TextChoices):
+        # A censored value (HL7 v2 SN, FHIR Quantity.comparator; reliability.md I3): the
+        # number is a bound, kept as such, never coerced to a value.
+        EXACT = "", "="
+        BELOW = "<", "below"
+        AT_MOST = "<=", "at most"
+        ABOVE = ">", "above"
+        AT_LEAST = ">=", "at least"
 
     class Status(models.TextChoices):
         FINAL = "final", "In force"
@@ -265,11 +278,12 @@ class LabResult(models.Model):
     # What was measured: never updated once saved (ResultIsAppendOnly; a PostgreSQL trigger).
     MEASURED = ("patient_id", "analyte", "value", "unit", "reported_value", "reported_unit", "uln", "lln",
                 "reported_uln", "reported_lln", "collected_at", "source", "is_baseline", "entered_by_id",
-                "entered_at", "amends_id")
+                "entered_at", "amends_id", "comparator", "lab_import_id")
 
     patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="labs")
     analyte = models.CharField(max_length=30, choices=ANALYTE_CHOICES)
     value = models.DecimalField(max_digits=14, decimal_places=4)
+    comparator = models.CharField(max_length=2, choices=Comparator.choices, blank=True, default="", db_default="")
     unit = models.CharField(max_length=20)
     reported_value = models.DecimalField(max_digits=14, decimal_places=4)
     reported_unit = models.CharField(max_length=20)
@@ -281,9 +295,11 @@ class LabResult(models.Model):
     reported_lln = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     collected_at = models.DateTimeField()
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.MANUAL)
+    lab_import = models.ForeignKey("LabImport", null=True, blank=True, on_delete=models.PROTECT, related_name="results",
+                                   help_text="The file or message this result came from (S15).")
     is_baseline = models.BooleanField(default=False)
     grade = models.PositiveSmallIntegerField(null=True, blank=True)
-    grade_basis = models.CharField(max_length=80, blank=True)
+    grade_basis = models.CharField(max_length=200, blank=True)
     grading_version = models.CharField(max_length=20, blank=True)
     x_uln = models.DecimalField("× ULN", max_digits=12, decimal_places=3, null=True, blank=True)
     entered_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
@@ -315,7 +331,7 @@ class LabResult(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_analyte_display()} {self.reported_value.normalize():f} {self.reported_unit}"
+        return f"{self.get_analyte_display()} {self.comparator}{self.reported_value.normalize():f} {self.reported_unit}"
 
     def save(self, *args, **kwargs) -> None:
         if self._state.adding:
@@ -358,6 +374,11 @@ class LabResult(models.Model):
         self.lln = to_decimal(measured.lln) if measured.lln is not None else None
         grading = grade_lab(self.analyte, measured, None if self.is_baseline else baseline)
         self.grade, self.grade_basis, self.grading_version = grading.grade, grading.basis, grading.version
+        if self.comparator:
+            # A bound is graded as the bound, and says so: the true value is beyond it (I3).
+            side = "higher" if self.comparator.startswith(">") else "lower"
+            self.grade_basis = f"{self.grade_basis}; censored value {self.comparator}{self.reported_value.normalize():f}, " \
+                               f"graded at the bound (the true value may be {side})"[:200]
         self.x_uln = ratio_to_decimal(grading.x_uln) if grading.x_uln is not None else None
 
     def patient_baseline(self) -> Lab | None:
@@ -770,3 +791,119 @@ class PlanDecision(AppendOnly):
 
     def __str__(self) -> str:
         return f"{self.get_decision_display()} ({self.decided_at:%Y-%m-%d})"
+
+
+# --- Results that arrive: imports, the HL7 feed, the API (issue #15) ------------------------
+
+
+class LabImportQuerySet(ClinicScopedQuerySet["LabImport"]):
+    pass
+
+
+class LabImport(models.Model):
+    """One file, message or API call that brought results, kept as received (with its
+    SHA-256) before anything is read from it, and linked to the results it produced
+    (reliability.md S15). Its outcomes, line by line, are what the dry run showed and
+    what the commit did."""
+
+    class Kind(models.TextChoices):
+        CSV = "csv", "CSV file"
+        HL7 = "hl7", "HL7 v2 message"
+        FHIR = "fhir", "FHIR Bundle"
+        API = "api", "REST API"
+
+    class State(models.TextChoices):
+        RECEIVED = "received", "Received"
+        CHECKING = "checking", "Checking"
+        CHECKED = "checked", "Checked (dry run): waiting for confirmation"
+        COMMITTING = "committing", "Saving"
+        DONE = "done", "Saved"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    clinic = models.ForeignKey(Clinic, null=True, blank=True, on_delete=models.PROTECT, related_name="lab_imports",
+                               help_text="Empty when a message named no clinic this app knows.")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=200, blank=True, help_text="File name, or the message control ID.")
+    sha256 = models.CharField(max_length=64, db_index=True)
+    content = models.BinaryField(help_text="As received, byte for byte.")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RECEIVED)
+    options = models.JSONField(default=dict, blank=True, help_text="Column mapping, date format, encoding.")
+    total = models.PositiveIntegerField(default=0)
+    processed = models.PositiveIntegerField(default=0)
+    counts = models.JSONField(default=dict, blank=True)
+    outcomes = models.JSONField(default=list, blank=True, help_text="[line, outcome, field, reason, mrn, test] per row.")
+    error = models.TextField(blank=True)
+    ack_code = models.CharField(max_length=2, blank=True, help_text="HL7: AA, AE or AR as answered.")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LabImportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["clinic", "-created_at"], name="labimport_clinic_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.name or self.pk} ({self.get_state_display().lower()})"
+
+    @property
+    def percent(self) -> int:
+        return int(100 * self.processed / self.total) if self.total else 0
+
+
+class AnalyteAliasQuerySet(ClinicScopedQuerySet["AnalyteAlias"]):
+    pass
+
+
+class AnalyteAlias(models.Model):
+    """A clinic's local name for a test ("SGPT", "ALT (GPT)"), remembered once a user
+    has said which analyte it is; LOINC codes are matched first (protocols.codes)."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="analyte_aliases")
+    name = models.CharField(max_length=80, help_text="As the laboratory writes it; matched without case or spaces.")
+    key = models.CharField(max_length=80, editable=False)
+    analyte = models.CharField(max_length=30, choices=ANALYTE_CHOICES)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    objects = AnalyteAliasQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["clinic", "key"], name="alias_unique_per_clinic")]
+        verbose_name_plural = "analyte aliases"
+
+    def __str__(self) -> str:
+        return f"{self.name} → {self.get_analyte_display()}"
+
+    def save(self, *args, **kwargs) -> None:
+        self.key = self.key_of(self.name)
+        super().save(*args, **kwargs)
+
+    @staticmethod
+    def key_of(name: str) -> str:
+        return "".join(name.split()).casefold()
+
+
+class ImportMappingQuerySet(ClinicScopedQuerySet["ImportMapping"]):
+    pass
+
+
+class ImportMapping(models.Model):
+    """The column mapping a clinic chose for a CSV layout (its header row), offered again
+    the next time a file with the same header arrives."""
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="import_mappings")
+    header_key = models.CharField(max_length=64, help_text="SHA-256 of the header row.")
+    mapping = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ImportMappingQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["clinic", "header_key"], name="mapping_unique_per_header")]
+
+    def __str__(self) -> str:
+        return f"Mapping {self.header_key[:8]} for {self.clinic}"

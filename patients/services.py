@@ -19,6 +19,7 @@ from accounts.models import User
 from patients.models import (
     ClinicalEvent,
     DoseChangeEvent,
+    LabImport,
     LabResult,
     Patient,
     Recommendation,
@@ -26,7 +27,7 @@ from patients.models import (
     TreatmentCourse,
 )
 from protocols import dates
-from protocols.analytes import ANALYTES, to_decimal
+from protocols.analytes import ANALYTES, normalise_unit, to_decimal
 from protocols.dosing import Dose, DoseState, Reason, check_transition
 from protocols.errors import InputError
 from protocols.labs import Entry as LabEntryRead
@@ -167,6 +168,7 @@ class LabEntry:
     unit: str = ""
     uln: str | Decimal | None = None
     lln: str | Decimal | None = None
+    comparator: str = ""  # a censored value ("<0.1"): the number is a bound (reliability.md I3)
 
 
 class PanelError(InputError):
@@ -195,7 +197,7 @@ def _read(entry: LabEntry, defaults: dict[str, Decimal | None], *, fields: dict[
         raise PanelError({f"{prefix}{fields[exc.part]}": exc.said_of(subject)}) from None
 
 
-def _clinic_limits(default: ReferenceRange | None) -> dict[str, Decimal | None]:
+def clinic_limits(default: ReferenceRange | None) -> dict[str, Decimal | None]:
     return {"uln": default.uln if default else None, "lln": default.lln if default else None}
 
 
@@ -215,6 +217,7 @@ def lab_panel_record(
     entered_by: User,
     is_baseline: bool = False,
     source: str = LabResult.Source.MANUAL,
+    lab_import: LabImport | None = None,
     now: datetime | None = None,
 ) -> list[LabResult]:
     """Validate every entry, then save them all or none (reliability.md I1–I4)."""
@@ -237,7 +240,8 @@ def lab_panel_record(
             continue
         if row is not None:
             row.patient, row.collected_at, row.source, row.entered_by = patient, collected_at, source, entered_by
-            row.is_baseline = is_baseline
+            row.is_baseline, row.comparator, row.lab_import = is_baseline, entry.comparator, lab_import
+            row._history_user = entered_by
             row.derive(baselines.get(row.analyte))
             row._derived = True
             rows.append(row)
@@ -253,7 +257,7 @@ def lab_panel_record(
 def _entry_row(entry: LabEntry, defaults: dict, baselines: dict) -> LabResult | None:
     """One entry read and turned into an unsaved result (None: left empty), or a
     PanelError naming the field."""
-    read = _read(entry, _clinic_limits(defaults.get(entry.analyte)), fields=PANEL_FIELDS, prefix=f"{entry.analyte}_")
+    read = _read(entry, clinic_limits(defaults.get(entry.analyte)), fields=PANEL_FIELDS, prefix=f"{entry.analyte}_")
     if read is None:
         return None
     return _unsaved(read)
@@ -342,23 +346,27 @@ def _after_correction(lab: LabResult) -> None:
 
 
 def lab_result_amend(*, lab: LabResult, value: str | Decimal, reason: str, user: User,
-                     uln: str | Decimal | None = None, lln: str | Decimal | None = None) -> LabResult:
+                     uln: str | Decimal | None = None, lln: str | Decimal | None = None,
+                     unit: str | None = None, comparator: str = "",
+                     source: str = LabResult.Source.MANUAL, lab_import: LabImport | None = None) -> LabResult:
     """Correct a result: a new result that amends the old one, same analyte, unit and
     collection time, graded afresh; the old one stays on the record, marked corrected."""
     if value is None or (isinstance(value, str) and not value.strip()):
         raise PanelError({"value": f"Enter the corrected {ANALYTES[lab.analyte].label} value."})
     # Limits not typed again: the ones the lab reported, else the one the result was graded against.
-    entry = LabEntry(lab.analyte, value, lab.reported_unit,
-                     uln if uln not in (None, "") else lab.reported_uln,
-                     lln if lln not in (None, "") else lab.reported_lln)
-    clinic = _clinic_limits(ReferenceRange.objects.filter(clinic_id=lab.patient.clinic_id, analyte=lab.analyte).first())
+    # A correction sent in another unit cannot reuse limits reported in the old one.
+    same_unit = not unit or normalise_unit(unit) == normalise_unit(lab.reported_unit)
+    entry = LabEntry(lab.analyte, value, unit or lab.reported_unit,
+                     uln if uln not in (None, "") else lab.reported_uln if same_unit else None,
+                     lln if lln not in (None, "") else lab.reported_lln if same_unit else None)
+    clinic = clinic_limits(ReferenceRange.objects.filter(clinic_id=lab.patient.clinic_id, analyte=lab.analyte).first())
     read = _read(entry, {"uln": lab.uln or clinic["uln"], "lln": lab.lln or clinic["lln"]}, fields=CORRECTION_FIELDS)
     assert read is not None
     with transaction.atomic():
         old = _retire(lab, status=LabResult.Status.AMENDED, reason=reason, user=user)
         new = _unsaved(read)
         new.patient, new.collected_at, new.is_baseline = old.patient, old.collected_at, old.is_baseline
-        new.source = LabResult.Source.MANUAL  # the correction is typed
+        new.source, new.lab_import, new.comparator = source, lab_import, comparator  # typed, or the lab's correction
         new.entered_by, new.amends = user, old
         new._history_user = user
         new.save()
