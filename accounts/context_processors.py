@@ -17,4 +17,5 @@ def clinics(request: HttpRequest) -> dict[str, Any]:
     names = sorted({m.clinic.name for m in memberships})
     roles = sorted({m.get_role_display() for m in memberships})
     is_admin = any(m.role == Role.ADMIN for m in memberships)
-    return {**base, "nav_clinics": names, "nav_roles": roles, "nav_is_admin": is_admin}
+    can_import = any(m.role in (Role.NURSE, Role.PRESCRIBER, Role.ADMIN) for m in memberships)
+    return {**base, "nav_clinics": names, "nav_roles": roles, "nav_is_admin": is_admin, "nav_can_import": can_import}

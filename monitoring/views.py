@@ -25,6 +25,7 @@ from accounts.access import (
 )
 from accounts.audit import note_patient
 from accounts.clinic_time import clinic_date_of, clinic_today
+from accounts.exports import Echo, safe_cell
 from accounts.models import Clinic, User
 from monitoring import selectors, services
 from monitoring.cohort import overview
@@ -46,7 +47,6 @@ from monitoring.models import (
 )
 from patients.models import Patient
 from protocols.errors import InputError, VersionConflict
-from protocols.numbers import read_decimal
 
 FOLLOW_UP_ROLES = (*CLINICAL_WRITE_ROLES, "staff")
 
@@ -150,37 +150,12 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "monitoring/worklist.html", context)
 
 
-def _cell(value) -> str:
-    """CSV injection guard (reliability.md I6): free text that a spreadsheet would run as
-    a formula gets a leading quote; numbers are left as they are."""
-    text = "" if value is None else str(value)
-    if text and text[0] in "=+-@\t\r" and not _is_number(text):
-        return "'" + text
-    return text
-
-
-def _is_number(text: str) -> bool:
-    """A plain number, read by the one number reader (protocols.numbers)."""
-    try:
-        read_decimal(text, decimal_comma=False)
-    except InputError:
-        return False
-    return True
-
-
-class _Echo:
-    """csv.writer's file: each row is yielded as it is written (Django's streaming CSV recipe)."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 def worklist_csv(rows, today) -> StreamingHttpResponse:
     """Every row of every section, streamed: read from the database in chunks and written
     as they come, so memory stays flat at any clinic size."""
-    writer = csv.writer(_Echo())
+    writer = csv.writer(Echo())
     header = ["section", "clinic", "mrn", "last_name", "first_name", "item", "date", "detail"]
-    lines = (writer.writerow([_cell(x) for x in _csv_row(name, row)]) for name, row in rows)
+    lines = (writer.writerow([safe_cell(x) for x in _csv_row(name, row)]) for name, row in rows)
     response = StreamingHttpResponse(chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="worklist-{today:%Y-%m-%d}.csv"'
     return response

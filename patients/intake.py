@@ -78,6 +78,7 @@ class Sent:
     other_names: tuple[str, ...] = ()  # the sender's text or local code for the test
     corrected: bool = False  # HL7 OBX-11 "C", FHIR status "corrected"/"amended"
     reason: str = ""  # the sender's reason for a correction
+    problem: tuple[str, str] | None = None  # (field, reason): refused by the reader before any matching
 
 
 @dataclass
@@ -204,6 +205,8 @@ def read_row(sent: Sent, *, patients: dict[str, Patient], aliases: dict[str, str
     verdict = Verdict(sent.line, Outcome.REFUSE, mrn=sent.mrn.strip(), test=sent.test.strip() or
                       next(iter(sent.other_names), ""))
     try:
+        if sent.problem:
+            raise Refused(*sent.problem)
         if not verdict.mrn:
             raise Refused("mrn", "The MRN is empty.")
         patient = patients.get(verdict.mrn)
@@ -342,7 +345,7 @@ def commit(verdicts: list[Verdict], *, user: User, source: str, lab_import: LabI
                                                                  {v.patient_id for v in verdicts
                                                                   if v.outcome is Outcome.AMEND})
     done = 0
-    with transaction.atomic():
+    with transaction.atomic(), services.followups_batched():
         for (patient_id, collected_at), members in groups.items():
             _save_group(patients[patient_id], collected_at, members, user=user, source=source, lab_import=lab_import)
             done += len(members)

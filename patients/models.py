@@ -868,6 +868,7 @@ class AnalyteAlias(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
+    history = HistoricalRecords(bases=[HistoryIP])
     objects = AnalyteAliasQuerySet.as_manager()
 
     class Meta:

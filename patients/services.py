@@ -6,6 +6,9 @@ other apps (monitoring: next due dates) follow without patients importing them.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -38,7 +41,38 @@ clinical_data_changed = Signal()
 # Sent inside the transaction with patient=...: patients.recommendations runs the engine.
 recommendation_due = Signal()
 
+@dataclass
+class _Followups:
+    refresh: dict[int, Patient]
+    changed: set[int]
+
+
+_batched: ContextVar[_Followups | None] = ContextVar("batched_followups", default=None)
+
+
+@contextmanager
+def followups_batched() -> Iterator[None]:
+    """Inside this block, what follows a change of the record (the engine asked again,
+    due dates recomputed) is done once per patient when the block ends, on the record as
+    it then stands, rather than after each panel: an import of twenty collection times
+    for one patient runs the engine once, and leaves the same pending recommendation the
+    twenty typed panels would have left (each one superseding the one before)."""
+    pending = _Followups({}, set())
+    token = _batched.set(pending)
+    try:
+        yield
+    finally:
+        _batched.reset(token)
+    for patient in pending.refresh.values():
+        _refresh_recommendation(patient)
+    for patient_id in sorted(pending.changed):
+        _changed(patient_id)
+
+
 def _changed(patient_id: int) -> None:
+    if (pending := _batched.get()) is not None:
+        pending.changed.add(patient_id)
+        return
     transaction.on_commit(lambda: clinical_data_changed.send(sender=Patient, patient_id=patient_id))
 
 
@@ -408,6 +442,9 @@ def _refresh_recommendation(patient: Patient) -> None:
     caller's transaction. No listener would mean no recommendation at all: refuse."""
     if not recommendation_due.has_listeners(Patient):
         raise RuntimeError("patients.recommendations is not loaded: no recommendation would be made")
+    if (pending := _batched.get()) is not None:
+        pending.refresh[patient.pk] = patient
+        return
     recommendation_due.send(sender=Patient, patient=patient)
 
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from patients import views
+from patients import import_views, views
 
 urlpatterns = [
     path("", views.patient_list, name="patient_list"),
@@ -25,4 +25,15 @@ urlpatterns = [
     path("<int:patient_pk>/desensitization/<int:plan_pk>/", views.plan_detail, name="plan_detail"),
     path("<int:patient_pk>/desensitization/<int:plan_pk>/days/<int:day_pk>/", views.plan_record_day, name="plan_record_day"),
     path("<int:patient_pk>/desensitization/<int:plan_pk>/decide/", views.plan_decide, name="plan_decide"),
+    # Results that arrive (issue #15)
+    path("imports/", import_views.import_list, name="import_list"),
+    path("imports/test-names/", import_views.test_names, name="test_names"),
+    path("imports/hl7/", import_views.hl7_messages, name="hl7_messages"),
+    path("imports/<int:import_pk>/", import_views.import_detail, name="import_detail"),
+    path("imports/<int:import_pk>/check/", import_views.import_check, name="import_check"),
+    path("imports/<int:import_pk>/confirm/", import_views.import_confirm, name="import_confirm"),
+    path("imports/<int:import_pk>/cancel/", import_views.import_cancel, name="import_cancel"),
+    path("imports/<int:import_pk>/progress/", import_views.import_progress, name="import_progress"),
+    path("imports/<int:import_pk>/summary.csv", import_views.import_summary, name="import_summary"),
+    path("imports/<int:import_pk>/reprocess/", import_views.hl7_reprocess, name="hl7_reprocess"),
 ]

@@ -48,6 +48,7 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     from monitoring.models import MonitoringItem
     from monitoring.services import patient_schedule_recompute, unsubscribe_token
     from monitoring.tests.factories import DigestFactory, RequirementFactory
+    from patients.tests.factories import LabImportFactory
 
     patient_schedule_recompute(patient_id=patient.pk)  # on_commit hooks do not run in these tests
 
@@ -73,12 +74,13 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     return {"digest_pk": digest.pk, "patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
             "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider),
             "protocol_pk": protocol.pk, "plan_pk": plan.pk, "day_pk": plan.days.first().pk,
-            "lab_pk": LabResult.objects.filter(patient=patient).first().pk}
+            "lab_pk": LabResult.objects.filter(patient=patient).first().pk,
+            "import_pk": LabImportFactory(clinic=clinic_b, kind="hl7", created_by=outsider).pk}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
 KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token", "protocol_pk",
-                "plan_pk", "day_pk", "digest_pk", "lab_pk"}
+                "plan_pk", "day_pk", "digest_pk", "lab_pk", "import_pk"}
 
 
 def test_every_url_keyword_is_known():

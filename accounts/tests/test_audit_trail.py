@@ -153,6 +153,9 @@ NOT_CLINICAL = {
     "monitoring.NotificationPreference": "a user's email preference",
     "monitoring.MonitoringItem": "derived: recomputed from results and schedules at any time",
     "monitoring.RequirementVersion": "written once, never edited: each schedule change is a new version",
+    "patients.LabImport": "a file or message kept as received (content and SHA-256 never change); the results it "
+                          "brought are append-only and link back to it",
+    "patients.ImportMapping": "a clinic's CSV column layout",
 }
 
 

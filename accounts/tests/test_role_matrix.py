@@ -27,6 +27,9 @@ ROLE_MATRIX = {
     "patient_create": WRITE, "patient_edit": WRITE, "lab_panel": WRITE, "lab_result": WRITE, "event_create": WRITE,
     "medication_create": WRITE, "recommendation_comment": WRITE, "plan_record_day": WRITE, "record_test": WRITE,
     "follow_up": WRITE | {"staff"},
+    # results that arrive (issue #15): whoever may type a result may import one
+    "import_list": WRITE, "import_detail": WRITE, "import_check": WRITE, "import_confirm": WRITE,
+    "import_cancel": WRITE, "import_progress": WRITE, "import_summary": WRITE, "test_names": WRITE,
     # prescribers decide doses
     "course_start": PRESCRIBER, "dose_change": PRESCRIBER, "recommendation_accept": PRESCRIBER,
     "recommendation_override": PRESCRIBER, "plan_create": PRESCRIBER, "plan_decide": PRESCRIBER,
@@ -35,6 +38,7 @@ ROLE_MATRIX = {
     # clinic administration
     "patient_history": ADMIN, "outbox": ADMIN, "digest_retry": ADMIN, "requirement_create": ADMIN,
     "requirement_edit": ADMIN, "clinic_settings": ADMIN, "audit_trail": ADMIN,
+    "hl7_messages": ADMIN, "hl7_reprocess": ADMIN,
     # break-glass into another clinic: the people who treat patients (reliability.md S16)
     "emergency_access": frozenset({"nurse", "prescriber"}),
 }

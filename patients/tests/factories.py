@@ -10,6 +10,7 @@ with course_start when the test is about those consequences.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -18,10 +19,13 @@ from django.utils import timezone
 from factory.django import DjangoModelFactory
 
 from patients.models import (
+    AnalyteAlias,
     ClinicalEvent,
     ConcomitantMedication,
     DesensitizationPlan,
     DoseChangeEvent,
+    ImportMapping,
+    LabImport,
     LabResult,
     Patient,
     PlanDay,
@@ -238,3 +242,36 @@ def started_patient(clinic, prescriber, *, days_ago=30, **kw):
     course_start(patient=patient, start_date=timezone.localdate() - timedelta(days=days_ago),
                  ordered_by=prescriber, recorded_by=prescriber)
     return patient
+
+
+class LabImportFactory(DjangoModelFactory[LabImport]):
+    """A small CSV file as received (not yet read)."""
+
+    class Meta:
+        model = LabImport
+
+    clinic = factory.SubFactory("accounts.tests.factories.ClinicFactory")
+    kind = LabImport.Kind.CSV
+    name = "results.csv"
+    content = b"MRN,Test,Result,Units,Collected at\nA100,1742-6,35,U/L,2026-11-20 09:15\n"
+    sha256 = factory.LazyAttribute(lambda i: hashlib.sha256(i.content).hexdigest())
+    created_by = factory.SubFactory("accounts.tests.factories.UserFactory")
+
+
+class AnalyteAliasFactory(DjangoModelFactory[AnalyteAlias]):
+    class Meta:
+        model = AnalyteAlias
+
+    clinic = factory.SubFactory("accounts.tests.factories.ClinicFactory")
+    name = "SGPT"
+    analyte = "alt"
+    created_by = factory.SubFactory("accounts.tests.factories.UserFactory")
+
+
+class ImportMappingFactory(DjangoModelFactory[ImportMapping]):
+    class Meta:
+        model = ImportMapping
+
+    clinic = factory.SubFactory("accounts.tests.factories.ClinicFactory")
+    header_key = factory.Sequence(lambda n: hashlib.sha256(str(n).encode()).hexdigest())
+    mapping = factory.LazyFunction(lambda: {"mrn": 0, "test": 1, "value": 2, "unit": 3, "collected_at": 4})
