@@ -1,4 +1,7 @@
 from django.apps import AppConfig
+from django.urls import register_converter
+
+from accounts.converters import IdConverter
 
 
 class AccountsConfig(AppConfig):
@@ -6,4 +9,5 @@ class AccountsConfig(AppConfig):
     verbose_name = "Clinics and people"
 
     def ready(self) -> None:
+        register_converter(IdConverter, "id")  # before any URL module is loaded
         from accounts import audit, checks  # noqa: F401 - registers the deployment checks and the history IP receiver

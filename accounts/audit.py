@@ -32,6 +32,10 @@ log = logging.getLogger("accounts.audit")
 LIST_PAGES = {
     "home": "the worklist", "patient_list": "the patient list", "cohort": "the cohort overview",
     "outbox": "the reminder outbox",
+    # The REST API (issue #15): what a key read or sent is on the trail like a page.
+    "api_patients": "patients (API)", "api_labs": "lab results (API)", "api_lab": "a lab result (API)",
+    "api_recommendations": "recommendations (API)", "api_monitoring": "monitoring status (API)",
+    "api_lab_intake": "lab results sent (API)", "api_fhir_bundle": "a FHIR Bundle sent (API)",
 }
 # Page names in words, for the trail clinic admins read.
 PAGE_WORDS = {
@@ -42,7 +46,7 @@ PAGE_WORDS = {
     "recommendation_override": "a recommendation (overridden)", "recommendation_comment": "a recommendation comment",
     "plan_create": "a desensitization plan", "plan_detail": "a desensitization plan",
     "plan_record_day": "a desensitization day", "plan_decide": "a desensitization plan decision",
-    "record_test": "a monitoring test", "follow_up": "a follow-up",
+    "record_test": "a monitoring test", "follow_up": "a follow-up", "api_patient": "the record (API)",
 }
 SKIP = {"health", "static", "logout"}
 
@@ -168,6 +172,8 @@ def _saved(request: HttpRequest, status: int) -> bool:
     was rolled back or never written."""
     if not getattr(request, "_audit_wrote", False):
         return False
+    if (request.resolver_match.url_name or "").startswith("api_"):
+        return 200 <= status < 300  # an API answers the outcome itself; there is no redirect
     queued = getattr(getattr(request, "_messages", None), "_queued_messages", [])
     if any(m.level >= messages.ERROR for m in queued):
         return False

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.db.models import Q
 
-from accounts.models import Clinic
+from accounts.models import Clinic, User
 
 
 class LoginForm(AuthenticationForm):
@@ -52,3 +52,26 @@ class EmergencyAccessForm(forms.Form):
             raise forms.ValidationError(
                 "Give the reason in at least a sentence: the emergency, and why you need this record now.")
         return reason
+
+
+class ApiKeyForm(forms.Form):
+    """A clinic admin issues a REST API key for one member of their clinic."""
+
+    clinic = forms.ModelChoiceField(queryset=Clinic.objects.none(), empty_label=None)
+    user = forms.ModelChoiceField(queryset=None, label="Acts as", help_text="The key's requests see and do what "
+                                  "this member may, in this clinic only.")
+    name = forms.CharField(max_length=80, help_text="What it is for, e.g. 'LIS interface'.")
+    days = forms.IntegerField(min_value=1, max_value=365, initial=90, label="Valid for (days)")
+
+    def __init__(self, *args, clinics, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["clinic"].queryset = clinics
+        self.fields["user"].queryset = User.objects.filter(memberships__clinic__in=clinics).distinct() \
+            .order_by("username")
+
+    def clean(self):
+        data = super().clean()
+        clinic, user = data.get("clinic"), data.get("user")
+        if clinic and user and clinic.pk not in user.clinic_ids():
+            self.add_error("user", f"{user} is not a member of {clinic.name}.")
+        return data

@@ -12,6 +12,7 @@ import zoneinfo
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils import timezone
 
 from protocols.errors import VersionConflict
 
@@ -235,3 +236,45 @@ class EmergencyAccess(AppendOnly):
     def until(self):
         """When it stopped or stops: ended early, or the deadline."""
         return min(self.ended_at, self.expires_at) if self.ended_at else self.expires_at
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def for_user(self, user: User) -> ApiTokenQuerySet:
+        """The tokens of the clinics where `user` is a clinic admin."""
+        if not getattr(user, "is_authenticated", False) or not user.is_active:
+            return self.none()
+        return self.filter(clinic_id__in=[c for c in user.clinic_ids() if user.has_role(c, Role.ADMIN)])
+
+
+class ApiToken(models.Model):
+    """A REST API key (issue #15): issued by a clinic admin, for one clinic and one user
+    (a person, or an account for an integration), named, with an expiry, revocable. Only
+    a SHA-256 of the key is kept; the key is shown once, when it is issued. A request with
+    it sees exactly what that user sees in that clinic, with that user's roles."""
+
+    MAX_DAYS = 365
+
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="api_tokens")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens",
+                             help_text="The requests act as this user, with their roles in the clinic.")
+    name = models.CharField(max_length=80, help_text="What it is for, e.g. 'LIS interface'.")
+    prefix = models.CharField(max_length=8, editable=False, help_text="The key's first characters, to recognise it.")
+    key_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()

@@ -11,11 +11,14 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
+from accounts import audit
 from accounts.access import ADMIN_ROLES, require_role_somewhere
+from accounts.api_auth import token_issue, token_revoke
 from accounts.emergency import (
     EMERGENCY_ROLES,
     EmergencyAccessRefused,
@@ -23,8 +26,8 @@ from accounts.emergency import (
     emergency_access_end,
     emergency_access_grant,
 )
-from accounts.forms import EmergencyAccessForm
-from accounts.models import AuditEvent, EmergencyAccess, User
+from accounts.forms import ApiKeyForm, EmergencyAccessForm
+from accounts.models import ApiToken, AuditEvent, Clinic, EmergencyAccess, User
 from protocols.dates import date_problem
 
 
@@ -97,3 +100,36 @@ def emergency_access(request: HttpRequest) -> HttpResponse:
         grant.mrn, grant.until_words = mrns.get(grant.patient_id, "?"), clinic_clock(grant.clinic, grant.expires_at)
     return render(request, "accounts/emergency_access.html",
                   {"form": form, "grants": grants, "hours": settings.BREAK_GLASS_HOURS})
+
+
+def api_keys(request: HttpRequest) -> HttpResponse:
+    """REST API keys of the clinics a clinic admin administers: issue (the key is shown
+    once, on this response only), see when each was last used, revoke."""
+    clinic_ids = require_role_somewhere(request.user, *ADMIN_ROLES)
+    form = ApiKeyForm(request.POST or None, clinics=Clinic.objects.filter(pk__in=clinic_ids))
+    issued = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        token, key = token_issue(clinic=data["clinic"], user=data["user"], name=data["name"], days=data["days"],
+                                 issued_by=request.user)
+        issued = {"token": token, "key": key}
+        audit.record(request, AuditEvent.Action.CHANGE, f"API key “{token.name}” ({token.prefix}…) issued for "
+                     f"{token.user}, until {token.expires_at:%Y-%m-%d}", clinic_id=token.clinic_id, status=200)
+        form = ApiKeyForm(clinics=Clinic.objects.filter(pk__in=clinic_ids))
+    tokens = ApiToken.objects.for_user(request.user).select_related("clinic", "user", "created_by", "revoked_by")
+    page = Paginator(tokens, 50).get_page(request.GET.get("page"))
+    return render(request, "accounts/api_keys.html", {"form": form, "page": page, "issued": issued,
+                                                      "now": timezone.now()})
+
+
+@require_POST
+def api_key_revoke(request: HttpRequest, token_pk: int) -> HttpResponse:
+    require_role_somewhere(request.user, *ADMIN_ROLES)
+    token = ApiToken.objects.for_user(request.user).filter(pk=token_pk).first()
+    if token is None:
+        raise Http404("Not found")
+    token_revoke(token=token, user=request.user)
+    audit.record(request, AuditEvent.Action.CHANGE, f"API key “{token.name}” ({token.prefix}…) revoked",
+                 clinic_id=token.clinic_id, status=302)
+    messages.success(request, f"Key “{token.name}” revoked: requests with it are refused from now on.")
+    return redirect("access_keys")

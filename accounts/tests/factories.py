@@ -6,13 +6,14 @@ built with these; a test that needs one more person says only what differs.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 
 import factory
 from django.utils import timezone
 from factory.django import DjangoModelFactory
 
-from accounts.models import AuditEvent, Clinic, EmergencyAccess, Membership, Role, User
+from accounts.models import ApiToken, AuditEvent, Clinic, EmergencyAccess, Membership, Role, User
 
 # The password every test user signs in with (test_auth, test_two_factor post it).
 PASSWORD = "x-test-password-123"
@@ -84,3 +85,18 @@ class EmergencyAccessFactory(DjangoModelFactory[EmergencyAccess]):
     reason = "Patient collapsed in our emergency department; need the current dose and recent labs."
     granted_at = factory.LazyFunction(timezone.now)
     expires_at = factory.LazyAttribute(lambda g: g.granted_at + timedelta(hours=1))
+
+
+class ApiTokenFactory(DjangoModelFactory[ApiToken]):
+    """A REST API key (its hash; the key itself is `key-<n>`), valid for 30 days."""
+
+    class Meta:
+        model = ApiToken
+
+    clinic = factory.SubFactory(ClinicFactory)
+    user = factory.SubFactory(UserFactory)
+    name = "LIS interface"
+    prefix = factory.Sequence(lambda n: f"key-{n}"[:8])
+    key_hash = factory.Sequence(lambda n: hashlib.sha256(f"key-{n}".encode()).hexdigest())
+    created_by = factory.SelfAttribute("user")
+    expires_at = factory.LazyFunction(lambda: timezone.now() + timedelta(days=30))

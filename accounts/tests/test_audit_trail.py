@@ -156,6 +156,7 @@ NOT_CLINICAL = {
     "patients.LabImport": "a file or message kept as received (content and SHA-256 never change); the results it "
                           "brought are append-only and link back to it",
     "patients.ImportMapping": "a clinic's CSV column layout",
+    "accounts.ApiToken": "an API key: issuing and revoking it are on the access trail; it is revoked, never edited",
 }
 
 

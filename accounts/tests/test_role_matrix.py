@@ -38,7 +38,7 @@ ROLE_MATRIX = {
     # clinic administration
     "patient_history": ADMIN, "outbox": ADMIN, "digest_retry": ADMIN, "requirement_create": ADMIN,
     "requirement_edit": ADMIN, "clinic_settings": ADMIN, "audit_trail": ADMIN,
-    "hl7_messages": ADMIN, "hl7_reprocess": ADMIN,
+    "hl7_messages": ADMIN, "hl7_reprocess": ADMIN, "access_keys": ADMIN, "access_key_revoke": ADMIN,
     # break-glass into another clinic: the people who treat patients (reliability.md S16)
     "emergency_access": frozenset({"nurse", "prescriber"}),
 }

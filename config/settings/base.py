@@ -65,6 +65,8 @@ INSTALLED_APPS = [
     "axes",
     "django_otp",
     "django_otp.plugins.otp_totp",
+    "rest_framework",
+    "drf_spectacular",
     "accounts",
     "protocols",
     "patients",
@@ -312,3 +314,23 @@ DIGEST_LEASE_SECONDS = env.int("DIGEST_LEASE_SECONDS", default=300)
 # Heartbeat older than this makes /health/ report the scheduler as stale.
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=300)
 
+
+
+# --- REST API (issue #15) ------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.api_auth.BearerKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.api_auth.MemberOfTheKeysClinic"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_THROTTLE_CLASSES": ["rest_framework.throttling.UserRateThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env.str("API_RATE", default="600/minute")},
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Alectinib monitoring API",
+    "DESCRIPTION": "Patients, lab results, monitoring status and recommendations of the key's clinic. "
+                   "Send 'Authorization: Bearer <key>'; a clinic admin issues keys under Account → API keys.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+}
