@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Serve the app with a Celery worker and beat; Ctrl-C (or any one of them exiting)
-# stops all three. Uses the embedded default unless DATABASE_URL / REDIS_URL are set.
+# Serve the app with a Celery worker, beat and the HL7 listener; Ctrl-C (or any one of
+# them exiting) stops all. Uses the embedded default unless DATABASE_URL / REDIS_URL are set.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
@@ -26,7 +26,10 @@ pids+=($!)
 pids+=($!)
 "$PY" manage.py runserver "$HOST:$PORT" --noreload &
 pids+=($!)
+HL7_PORT=${HL7_PORT:-2575}
+"$PY" manage.py hl7_listen --host "$HOST" --port "$HL7_PORT" &
+pids+=($!)
 
-echo "Serving http://$HOST:$PORT/ (worker and beat running). Ctrl-C stops all."
+echo "Serving http://$HOST:$PORT/ (worker and beat running; HL7 MLLP listener on $HOST:$HL7_PORT). Ctrl-C stops all."
 # Return as soon as any of them exits; the trap stops the others.
 wait -n "${pids[@]}"
