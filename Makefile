@@ -6,7 +6,7 @@ PIP    := $(VENV)/bin/pip
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: bench run test faults soak install install-dev migrate demo lint check-compose check-deploy clean
+.PHONY: bench bulk run test faults soak install install-dev migrate demo lint check-compose check-deploy clean
 
 $(VENV)/bin/activate:
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found; set PYTHON=python3"; exit 1; }
@@ -43,6 +43,10 @@ test: install-dev
 ## gunicorn, a Celery worker, an SMTP sink); prints the case table (also var/faults-report.md).
 faults: install-dev
 	$(PY) -m pytest faults -p no:cacheprovider $(PYTEST_ARGS)
+
+## make bulk: the 50,000-row CSV import through the Celery path (issue #15), timed; outside make test.
+bulk: install-dev
+	$(PY) -m pytest patients/tests/test_bulk_import.py -m bulk -p no:cacheprovider -s $(PYTEST_ARGS)
 
 ## make soak: 4 clients for 5 minutes on a generated 1k/10k/90k cohort (L1, L2, L3, L5); var/soak-report.md.
 soak: install-dev

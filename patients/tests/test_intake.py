@@ -8,12 +8,15 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from accounts.tests.factories import ClinicFactory, UserFactory
 from patients import intake
 from patients.intake import Outcome, Sent
 from patients.models import AnalyteAlias, LabResult, Recommendation
 from patients.tests.factories import PatientFactory, ReferenceRangeFactory, TreatmentCourseFactory
+from protocols.analytes import ANALYTES
 from protocols.dosing import DoseState
 
 pytestmark = pytest.mark.django_db
@@ -173,3 +176,30 @@ def test_date_formats_are_only_those_chosen(clinic, patient):
     assert v.collected_at == datetime(2025, 4, 3, 10, 0, tzinfo=LONDON)
     [v] = intake.check(clinic, [row(at="03/04/2025 10:00")], options=intake.Options(date_format="mdy"))
     assert v.collected_at == datetime(2025, 3, 4, 10, 0, tzinfo=LONDON)
+
+
+# --- Random rows never crash the intake nor save anything invalid (hypothesis) ---------------
+
+_junk = st.text(max_size=15)
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.builds(
+    Sent, line=st.integers(1, 10**6), mrn=st.sampled_from(["A100", "", "Z9"]) | _junk,
+    test=st.sampled_from(["1742-6", "14631-6", "718-7", "ALT", "sgpt", "9999-9"]) | _junk,
+    value=st.sampled_from(["35", "<0.1", ">2000", "1,5", "-1", "NaN", "1e999", "pending", ""]) | _junk,
+    unit=st.sampled_from(["U/L", "umol/L", "g/L", "mg/dL", "ukat/L", ""]) | _junk,
+    collected_at=st.sampled_from(["2026-11-20 09:15", "2026-11-20T09:15:00Z", "2099-01-01 00:00", "1899-12-31 23:00",
+                                  "2026-02-30 10:00", ""]) | _junk,
+    range=st.sampled_from(["5-40", "<40", "40-5", "0-1e9", ""]) | _junk,
+    corrected=st.booleans()), max_size=6))
+def test_random_rows_never_crash_nor_save_anything_invalid(clinic, patient, nurse, rows):
+    verdicts = intake.check(clinic, rows)
+    assert len(verdicts) == len(rows)
+    assert all(v.outcome is Outcome.REFUSE and v.field and v.reason or v.outcome is not Outcome.REFUSE
+               for v in verdicts)
+    intake.commit(verdicts, user=nurse, source=LabResult.Source.CSV)
+    for lab in LabResult.objects.all():
+        a = ANALYTES[lab.analyte]
+        assert a.minimum <= lab.value <= a.maximum and lab.collected_at <= NOW
+        assert lab.patient == patient
