@@ -2,16 +2,16 @@
 
 Django's `<id:>` matches any run of digits, and a 20-digit id reached the database,
 which cannot hold it (SQLite: OverflowError; PostgreSQL: out of range): a 500 instead of a
-404. An id here is 1 to 10 digits and at most the largest id a row can have; anything else
+404. An id here is 1 to 19 digits and at most the largest id a row can have; anything else
 does not match the URL, so it is a 404 like any id that is not there."""
 
 from __future__ import annotations
 
-MAX_ID = 2**31 - 1
+MAX_ID = 2**63 - 1  # BigAutoField (DEFAULT_AUTO_FIELD): the largest id a row can have
 
 
 class IdConverter:
-    regex = "[0-9]{1,10}"
+    regex = "[0-9]{1,19}"
 
     def to_python(self, value: str) -> int:
         number = int(value)

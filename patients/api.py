@@ -37,7 +37,7 @@ def id_param(request: Request, name: str) -> int | None:
     raw = request.query_params.get(name)
     if raw is None:
         return None
-    if not re.fullmatch(r"[0-9]{1,10}", raw) or int(raw) > MAX_ID:
+    if not re.fullmatch(r"[0-9]{1,19}", raw) or int(raw) > MAX_ID:
         raise ValidationError({name: "An id (a whole number)."})
     return int(raw)
 
