@@ -20,7 +20,7 @@ stop() {
 trap stop INT TERM EXIT
 
 # Start the celery binaries themselves (not through a subshell) so that $! is their PID.
-"$CELERY" -A config worker --loglevel=INFO --concurrency=2 --hostname="worker@%h" &
+"$CELERY" -A config worker --loglevel=INFO --concurrency=2 --hostname="worker@%h" -Q celery,imports &
 pids+=($!)
 "$CELERY" -A config beat --loglevel=INFO &
 pids+=($!)

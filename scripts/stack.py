@@ -209,9 +209,9 @@ class Stack:
                             "--workers", str(workers), "--timeout", "120"])
         wait_for_port(self.web_port, timeout=60)
 
-    def start_worker(self, name: str = "worker", **env: str) -> subprocess.Popen:
+    def start_worker(self, name: str = "worker", queues: str = "celery", **env: str) -> subprocess.Popen:
         proc = self._spawn(name, [PY, "-m", "celery", "-A", "config", "worker", "--concurrency=1", "--loglevel=INFO",
-                                  "--without-gossip", "--without-mingle", "-n", f"{name}@%h"], **env)
+                                  "--without-gossip", "--without-mingle", "-n", f"{name}@%h", "-Q", queues], **env)
         self.wait_for_log(name, "ready.")
         return proc
 

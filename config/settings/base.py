@@ -279,6 +279,11 @@ else:
     }
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
+# Large imports (issue #15) run for minutes: on their own queue, so that the monitoring tick
+# and the digests never wait behind one. The `importer` worker (docker-compose.yml) takes it;
+# `make run`'s single worker takes both.
+CELERY_IMPORT_QUEUE = env.str("CELERY_IMPORT_QUEUE", default="imports")
+CELERY_TASK_ROUTES = {"patients.tasks.run_lab_import": {"queue": CELERY_IMPORT_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_SOFT_TIME_LIMIT = 240
