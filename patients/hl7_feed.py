@@ -179,7 +179,7 @@ def process(imp: LabImport) -> str:
     except Rejected as exc:
         _record(imp, None, [], "AR", str(exc))
         return ack(None, "AR", str(exc), raw=normalise(raw))
-    imp.clinic, imp.name = parsed.clinic, parsed.control_id[:200]
+    imp.clinic, imp.name = parsed.clinic, intake.shown(parsed.control_id)[:200]
     imp.save(update_fields=["clinic", "name"])
     if not parsed.rows:
         _record(imp, parsed.clinic, [], "AE", "The message holds no OBX results.")
@@ -204,7 +204,7 @@ def _record(imp: LabImport, clinic: Clinic | None, verdicts: list[intake.Verdict
     imp.outcomes = [v.as_list() for v in verdicts]
     imp.counts = intake.counts(verdicts)
     imp.total = imp.processed = len(verdicts)
-    imp.ack_code, imp.error = code, error[:2000]
+    imp.ack_code, imp.error = code, intake.shown(error)[:2000]
     imp.state = LabImport.State.DONE if code == "AA" else LabImport.State.FAILED
     imp.finished_at = timezone.now()
     imp.clinic = clinic or imp.clinic

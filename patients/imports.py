@@ -42,7 +42,7 @@ def sha256(content: bytes) -> str:
 
 def lab_import_receive(*, clinic: Clinic | None, kind: str, name: str, content: bytes, user: User) -> LabImport:
     """Keep the file or message as received, before anything is read from it."""
-    return LabImport.objects.create(clinic=clinic, kind=kind, name=name[:200], sha256=sha256(content),
+    return LabImport.objects.create(clinic=clinic, kind=kind, name=intake.shown(name)[:200], sha256=sha256(content),
                                     content=content, created_by=user)
 
 
@@ -116,7 +116,7 @@ def _finish(imp: LabImport, verdicts: list[intake.Verdict], state: str) -> None:
 
 
 def _fail(imp: LabImport, error: str) -> None:
-    LabImport.objects.filter(pk=imp.pk).update(state=LabImport.State.FAILED, error=error[:2000])
+    LabImport.objects.filter(pk=imp.pk).update(state=LabImport.State.FAILED, error=intake.shown(error)[:2000])
     imp.state, imp.error = LabImport.State.FAILED, error
 
 

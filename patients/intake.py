@@ -118,7 +118,7 @@ class Verdict:
 
     def as_list(self) -> list:
         """The compact form kept on LabImport.outcomes."""
-        return [self.line, str(self.outcome), self.field, self.reason, self.mrn, self.test]
+        return [self.line, str(self.outcome), self.field, shown(self.reason), shown(self.mrn), shown(self.test)]
 
 
 class Refused(Exception):
@@ -195,6 +195,18 @@ def _limits(sent: Sent) -> dict[str, str | Decimal | None]:
     return {"uln": sent.uln.strip() or high, "lln": sent.lln.strip() or low}
 
 
+def _has_nul(sent: Sent) -> bool:
+    texts = [sent.mrn, sent.test, sent.value, sent.unit, sent.range, sent.uln, sent.lln, sent.reason, sent.system,
+             *sent.other_names, sent.collected_at if isinstance(sent.collected_at, str) else ""]
+    return any("\x00" in t for t in texts)
+
+
+def shown(text: str) -> str:
+    """A sender's text as kept on the outcomes: a NUL (which PostgreSQL cannot store in
+    text) shown as the replacement character."""
+    return text.replace("\x00", "\ufffd")
+
+
 _PART_FIELD = {"analyte": "test", "value": "value", "unit": "unit", "uln": "range", "lln": "range"}
 
 
@@ -202,9 +214,11 @@ def read_row(sent: Sent, *, patients: dict[str, Patient], aliases: dict[str, str
              defaults: dict[str, ReferenceRange], options: Options, now: datetime) -> Verdict:
     """One row read against the clinic: a Verdict CREATE (to be compared with what is
     stored) or REFUSE."""
-    verdict = Verdict(sent.line, Outcome.REFUSE, mrn=sent.mrn.strip(), test=sent.test.strip() or
-                      next(iter(sent.other_names), ""))
+    verdict = Verdict(sent.line, Outcome.REFUSE, mrn=shown(sent.mrn.strip()),
+                      test=shown(sent.test.strip() or next(iter(sent.other_names), "")))
     try:
+        if _has_nul(sent):
+            raise Refused("row", "The row contains a NUL character (binary data, not text): refused.")
         if sent.problem:
             raise Refused(*sent.problem)
         if not verdict.mrn:
@@ -313,7 +327,7 @@ def check(clinic: Clinic, sent: Iterable[Sent], *, options: Options | None = Non
     """The dry run: every row read and matched, nothing written."""
     options, now = options or Options(), now or timezone.now()
     rows = list(sent)
-    mrns = {r.mrn.strip() for r in rows if r.mrn.strip()}
+    mrns = {r.mrn.strip() for r in rows if r.mrn.strip() and "\x00" not in r.mrn}
     patients: dict[str, Patient] = {}
     mrn_list = sorted(mrns)
     for start in range(0, len(mrn_list), CHUNK):

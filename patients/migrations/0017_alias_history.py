@@ -6,9 +6,22 @@ from django.conf import settings
 from django.db import migrations, models
 
 
+def append_only(apps, schema_editor):
+    """The new history table refuses UPDATE and DELETE like the others (monitoring 0006)."""
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute('CREATE TRIGGER audit_rows_are_append_only BEFORE UPDATE OR DELETE ON '
+                              '"patients_historicalanalytealias" FOR EACH ROW EXECUTE FUNCTION audit_rows_are_append_only()')
+
+
+def drop(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute('DROP TRIGGER IF EXISTS audit_rows_are_append_only ON "patients_historicalanalytealias"')
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
+        ('monitoring', '0006_audit_rows_append_only'),
         ('accounts', '0005_break_glass'),
         ('patients', '0016_lab_imports'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -40,4 +53,5 @@ class Migration(migrations.Migration):
             },
             bases=(simple_history.models.HistoricalChanges, models.Model),
         ),
+        migrations.RunPython(append_only, drop),
     ]
