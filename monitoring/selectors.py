@@ -219,7 +219,8 @@ def hold_rows(courses: list[TreatmentCourse], days: dict[int, ClinicDay]) -> lis
     latest: dict[tuple[int, str], LabResult] = {}
     if courses and analytes:
         labs = LabResult.objects.filter(patient__in=[c.patient_id for c in courses], analyte__in=analytes)
-        for lab in labs.order_by("-collected_at").only("patient_id", "analyte", "value", "unit", "x_uln", "grade", "collected_at"):
+        for lab in labs.order_by("-collected_at").only("patient_id", "analyte", "value", "comparator", "unit", "x_uln", "grade",
+                                                     "collected_at"):
             latest.setdefault((lab.patient_id, lab.analyte), lab)
     return [HoldRow(course, [{"criterion": c, "latest": latest.get((course.patient_id, c.get("analyte")))}
                              for c in course.recovery_condition]) for course in courses]

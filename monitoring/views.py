@@ -178,7 +178,7 @@ def _csv_row(section: str, row) -> tuple:
     if section == "high_grades":
         p = row.patient
         return ("grade_3_or_more", p.clinic.name, p.mrn, p.last_name, p.first_name,
-                f"{row.get_analyte_display()} {row.value.normalize():f} {row.unit}",
+                f"{row.get_analyte_display()} {row.comparator}{row.value.normalize():f} {row.unit}",
                 clinic_date_of(p.clinic, row.collected_at), f"grade {row.grade}")
     plan, day, p = row.plan, row.day, row.plan.patient
     return ("plans", p.clinic.name, p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",

@@ -5,8 +5,9 @@ from __future__ import annotations
 from django import forms
 
 from patients import csv_import
-from patients.intake import DATE_FORMATS
+from patients.intake import BUILT_IN_NAMES, DATE_FORMATS
 from patients.models import ANALYTE_CHOICES, AnalyteAlias
+from protocols.analytes import ANALYTES
 
 
 class UploadForm(forms.Form):
@@ -67,6 +68,10 @@ class AliasForm(forms.ModelForm):
         name = self.cleaned_data["name"].strip()
         if not AnalyteAlias.key_of(name):
             raise forms.ValidationError("Enter the name as the laboratory writes it.")
+        if AnalyteAlias.key_of(name) in BUILT_IN_NAMES:
+            known = ANALYTES[BUILT_IN_NAMES[AnalyteAlias.key_of(name)]].label
+            raise forms.ValidationError(f"“{name}” is already the app's own name for {known}: it cannot be taught "
+                                        "as anything else.")
         if AnalyteAlias.objects.filter(clinic=self.clinic, key=AnalyteAlias.key_of(name)).exists():
             raise forms.ValidationError("This clinic already knows this name.")
         return name

@@ -11,11 +11,13 @@ import csv
 from itertools import chain
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from accounts import audit
 from accounts.access import (
     ADMIN_ROLES,
     CLINICAL_WRITE_ROLES,
@@ -24,7 +26,7 @@ from accounts.access import (
     require_role_somewhere,
 )
 from accounts.exports import Echo, safe_cell
-from accounts.models import Clinic
+from accounts.models import AuditEvent, Clinic
 from patients import csv_import, hl7_feed, imports
 from patients.import_forms import AliasForm, MappingForm, UploadForm
 from patients.intake import OUTCOME_LABELS, Outcome
@@ -85,7 +87,8 @@ def _outcomes(request: HttpRequest, imp: LabImport) -> dict:
     unknown_tests = sorted({r[5] for r in imp.outcomes if r[1] == Outcome.REFUSE and r[2] == "test" and r[5]})
     return {"show": wanted or "", "outcomes": Paginator(rows, OUTCOMES_PER_PAGE).get_page(request.GET.get("page")),
             "unknown_tests": unknown_tests[:20],
-            "alias_form": AliasForm(clinic=imp.clinic, prefix="alias") if unknown_tests else None}
+            "alias_form": AliasForm(clinic=imp.clinic, prefix="alias", initial={"name": unknown_tests[0]})
+            if unknown_tests and request.user.has_role(imp.clinic_id, *ADMIN_ROLES) else None}
 
 
 @require_POST
@@ -160,7 +163,7 @@ def import_progress(request: HttpRequest, import_pk: int) -> HttpResponse:
 def import_summary(request: HttpRequest, import_pk: int) -> StreamingHttpResponse:
     imp = _import(request, import_pk)
     writer = csv.writer(Echo())
-    header = ["line", "outcome", "field", "reason", "mrn", "test"]
+    header = ["line", "outcome", "field", "reason", "mrn", "test", "value", "collected_at"]
     lines = (writer.writerow([safe_cell(x) for x in row]) for row in imp.outcomes)
     response = StreamingHttpResponse(chain([writer.writerow(header)], lines), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="import-{imp.pk}-summary.csv"'
@@ -168,24 +171,43 @@ def import_summary(request: HttpRequest, import_pk: int) -> StreamingHttpRespons
 
 
 def test_names(request: HttpRequest) -> HttpResponse:
-    """The local names a clinic's laboratory uses for the tests, taught once."""
+    """The local names a clinic's laboratory uses for the tests. Everyone who imports sees
+    them; only a clinic admin teaches or removes one (a wrong name would file every later
+    result under the wrong test), and each change is on the access trail and the history."""
     clinic_ids = require_role_somewhere(request.user, *IMPORT_ROLES)
     clinic = clinic_for_user_or_404(request.user, request.POST.get("clinic") or request.GET.get("clinic") or
                                     clinic_ids[0], *IMPORT_ROLES)
+    can_teach = request.user.has_role(clinic.pk, *ADMIN_ROLES)
     form = AliasForm(request.POST or None, clinic=clinic, prefix="alias")
-    if request.method == "POST" and form.is_valid():
-        alias = form.save(commit=False)
-        alias.clinic, alias.created_by = clinic, request.user
-        alias.save()
-        messages.success(request, f"{clinic.name} now reads “{alias.name}” as {alias.get_analyte_display()}.")
-        back = request.POST.get("import")
-        if back and back.isdigit():
-            imp = _import(request, int(back))
-            return redirect("import_detail", import_pk=imp.pk)
-        return redirect(f"{request.path}?clinic={clinic.pk}")
+    if request.method == "POST":
+        if not can_teach:
+            raise PermissionDenied("Only a clinic admin teaches the app a test name.")
+        if (remove := request.POST.get("remove")) and remove.isascii() and remove.isdigit():
+            alias = AnalyteAlias.objects.filter(clinic=clinic, pk=int(remove)).first()
+            if alias is not None:
+                alias._history_user = request.user
+                alias.delete()
+                audit.record(request, AuditEvent.Action.CHANGE, f"test name “{alias.name}” forgotten",
+                             clinic_id=clinic.pk, status=302)
+                messages.success(request, f"{clinic.name} no longer reads “{alias.name}”.")
+            return redirect(f"{request.path}?clinic={clinic.pk}")
+        if form.is_valid():
+            alias = form.save(commit=False)
+            alias.clinic, alias.created_by = clinic, request.user
+            alias.save()
+            audit.record(request, AuditEvent.Action.CHANGE,
+                         f"test name “{alias.name}” taught as {alias.get_analyte_display()}", clinic_id=clinic.pk,
+                         status=302)
+            messages.success(request, f"{clinic.name} now reads “{alias.name}” as {alias.get_analyte_display()}. "
+                                      "Check the file again to apply it.")
+            back = request.POST.get("import")
+            if back and back.isascii() and back.isdigit():
+                imp = _import(request, int(back))
+                return redirect("import_detail", import_pk=imp.pk)
+            return redirect(f"{request.path}?clinic={clinic.pk}")
     aliases = AnalyteAlias.objects.filter(clinic=clinic).select_related("created_by")
     return render(request, "patients/imports/test_names.html", {
-        "form": form, "clinic": clinic, "aliases": aliases,
+        "form": form, "clinic": clinic, "aliases": aliases, "can_teach": can_teach,
         "clinics": Clinic.objects.filter(pk__in=clinic_ids)})
 
 

@@ -42,6 +42,13 @@ from protocols.numbers import said_of
 
 LOINC_SYSTEMS = ("LN", "LOINC", codes.LOINC_SYSTEM)
 _LOINC_SHAPE = re.compile(r"[0-9]{1,7}-[0-9]")
+# The names every clinic shares: the analytes' codes and labels and the LOINC codes of the
+# table. A clinic's own names (AnalyteAlias) come after them and can never redefine them.
+BUILT_IN_NAMES: dict[str, str] = {
+    **{AnalyteAlias.key_of(a.code): a.code for a in ANALYTES.values()},
+    **{AnalyteAlias.key_of(a.label): a.code for a in ANALYTES.values()},
+    **{AnalyteAlias.key_of(code): analyte for code, analyte in codes.LOINC.items()},
+}
 CHUNK = 500  # patients per query when looking up stored results
 
 
@@ -115,10 +122,13 @@ class Verdict:
     stored_id: int | None = None  # the result this row duplicates or corrects
     correction_reason: str = ""
     result_ids: list[int] = dataclasses.field(default_factory=list)
+    value: str = ""  # as read ("<0.1 mg/dL"), or as sent when refused
+    when: str = ""  # the collection time as read, in the clinic's time, or as sent
 
     def as_list(self) -> list:
         """The compact form kept on LabImport.outcomes."""
-        return [self.line, str(self.outcome), self.field, shown(self.reason), shown(self.mrn), shown(self.test)]
+        return [self.line, str(self.outcome), self.field, shown(self.reason), shown(self.mrn), shown(self.test),
+                shown(self.value)[:60], shown(self.when)[:40]]
 
 
 class Refused(Exception):
@@ -141,15 +151,13 @@ def resolve_test(sent: Sent, aliases: dict[str, str]) -> str:
             return codes.LOINC[code]
         if sent.system.strip() in LOINC_SYSTEMS and not sent.other_names:
             raise Refused("test", f"LOINC code {code!r} is not one the app records ({codes.LOINC_SOURCE}).")
-    for name in (code, *sent.other_names):
-        key = AnalyteAlias.key_of(name)
-        if not key:
-            continue
+    names = [AnalyteAlias.key_of(n) for n in (code, *sent.other_names) if AnalyteAlias.key_of(n)]
+    for key in names:  # the app's own names first: a clinic's name never overrides them
+        if key in BUILT_IN_NAMES:
+            return BUILT_IN_NAMES[key]
+    for key in names:
         if key in aliases:
             return aliases[key]
-        for analyte in ANALYTES.values():
-            if key in (analyte.code.casefold(), AnalyteAlias.key_of(analyte.label)):
-                return analyte.code
     shown = " / ".join(n for n in (code, *sent.other_names) if n)
     raise Refused("test", f"Unknown test {shown[:60]!r}: not a LOINC code the app knows, nor a name this clinic "
                           "has taught it (Imports → Test names).")
@@ -164,6 +172,11 @@ def read_time(raw: str | datetime, zone, options: Options) -> datetime:
     if not text:
         raise Refused("collected_at", "The collection time is empty.")
     value = None
+    text = re.sub(r"\s+", " ", text)
+    if not re.search(r"[0-9]{1,2}:[0-9]{2}", text):
+        raise Refused("collected_at", f"{text[:40]!r} gives no time of day: the collection time is needed to the "
+                                      "minute (a dose is taken twice a day).")
+    text = re.sub(r"(:[0-9]{2}(?:\.[0-9]+)?) (Z|[+-][0-9]{2}:?[0-9]{2})$", r"\1\2", text)
     if options.date_format == "iso":
         if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}(\.[0-9]+)?)?(Z|[+-][0-9]{2}:?[0-9]{2})?",
                         text):
@@ -215,7 +228,9 @@ def read_row(sent: Sent, *, patients: dict[str, Patient], aliases: dict[str, str
     """One row read against the clinic: a Verdict CREATE (to be compared with what is
     stored) or REFUSE."""
     verdict = Verdict(sent.line, Outcome.REFUSE, mrn=shown(sent.mrn.strip()),
-                      test=shown(sent.test.strip() or next(iter(sent.other_names), "")))
+                      test=shown(sent.test.strip() or next(iter(sent.other_names), "")),
+                      value=f"{sent.value} {sent.unit}".strip(),
+                      when=sent.collected_at if isinstance(sent.collected_at, str) else sent.collected_at.isoformat())
     try:
         if _has_nul(sent):
             raise Refused("row", "The row contains a NUL character (binary data, not text): refused.")
@@ -239,6 +254,9 @@ def read_row(sent: Sent, *, patients: dict[str, Patient], aliases: dict[str, str
             raise Refused("value", said_of(f"The {label} value", str(exc))) from None
         limits = _limits(sent)
         unit = codes.unit_from_ucum(sent.unit) if sent.unit.strip() else ""
+        if not unit and len(set(ANALYTES[analyte].units.values())) > 1:
+            raise Refused("unit", f"The unit is missing: {label} is reported in {', '.join(ANALYTES[analyte].units)}, "
+                                  "which differ; the laboratory must say which (nothing is assumed).")
         default = defaults.get(analyte)
         try:
             read = read_entry(analyte, value.number, unit or None, uln=limits["uln"], lln=limits["lln"],
@@ -253,6 +271,8 @@ def read_row(sent: Sent, *, patients: dict[str, Patient], aliases: dict[str, str
     verdict.outcome, verdict.patient_id, verdict.analyte, verdict.collected_at = (
         Outcome.CREATE, patient.pk, analyte, collected_at)
     verdict.test = label
+    verdict.value = f"{value.comparator}{value.number} {unit or ANALYTES[analyte].unit}"
+    verdict.when = timezone.localtime(collected_at, zone).strftime("%Y-%m-%d %H:%M %Z")
     verdict.entry = services.LabEntry(analyte, value.number, unit, limits["uln"], limits["lln"],
                                       comparator=value.comparator)
     verdict.correction_reason = sent.reason.strip() if sent.corrected else ""

@@ -37,6 +37,7 @@ def patient_list(*, user: User, clinic_id: int | None = None, include_archived: 
         course_dose=Subquery(course.values("dose_mg_bid")[:1]),
         course_resume=Subquery(course.values("resume_dose_mg_bid")[:1]),
         alt_value=Subquery(alt.values("value")[:1]),
+        alt_comparator=Subquery(alt.values("comparator")[:1]),
         alt_x_uln=Subquery(alt.values("x_uln")[:1]),
         alt_grade=Subquery(alt.values("grade")[:1]),
         alt_at=Subquery(alt.values("collected_at")[:1]),

@@ -87,7 +87,8 @@ def trend_series(labs: list, events: list, *, today: date | None = None,
                     continue
                 points.append({"x": _ms(lab.collected_at), "y": round(y, 3)})
                 table.append({"when": timezone.localtime(lab.collected_at, zone), "analyte": ANALYTES[code].label,
-                              "value": lab.value, "unit": lab.unit, "x_uln": lab.x_uln, "grade": lab.grade})
+                              "value": lab.value, "comparator": lab.comparator, "unit": lab.unit, "x_uln": lab.x_uln,
+                              "grade": lab.grade})
             if points:
                 datasets.append({"label": ANALYTES[code].label, "data": points})
         if not datasets:

@@ -34,6 +34,17 @@ def num(value, places=None):
 
 
 @register.filter
+def measured(lab, which: str = "value"):
+    """A result's value as measured, its comparator kept: "<0.1" for a censored value is
+    never shown as 0.1 (reliability.md I3). `which` is "value" (canonical) or "reported"."""
+    if lab is None:
+        return "—"
+    get = lab.get if isinstance(lab, dict) else lambda name, default=None: getattr(lab, name, default)
+    number = get("reported_value" if which == "reported" else "value")
+    return f"{get('comparator', '') or ''}{num(number)}"
+
+
+@register.filter
 def xuln(value):
     """× ULN to 2 decimals, rounded up: never shown below a threshold it is above
     (reference §4, A7; protocols.analytes.ratio_to_decimal)."""

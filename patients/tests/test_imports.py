@@ -133,7 +133,7 @@ def test_a_file_that_is_not_a_table_is_refused_whole(client, nurse, clinic_a, pa
     assert not LabResult.objects.exists()
 
 
-def test_bom_semicolons_decimal_commas_and_a_chosen_date_format(client, nurse, clinic_a, patients):
+def test_bom_semicolons_decimal_commas_and_a_chosen_date_format(client, nurse, clinic_admin, clinic_a, patients):
     client.force_login(nurse)
     imp = upload(client, "bom_semicolon_dmy.csv", clinic_a)
     imp = check(client, imp)
@@ -141,9 +141,13 @@ def test_bom_semicolons_decimal_commas_and_a_chosen_date_format(client, nurse, c
     assert "choose its date format" in imp.outcomes[0][3]
     imp = check(client, imp, date_format="dmy")
     assert [r[1] for r in imp.outcomes] == ["create", "refuse"]  # "Créatinine sérique" is not known yet
-    client.post(reverse("test_names"), {"clinic": clinic_a.pk, "import": imp.pk, "alias-name": "Créatinine sérique",
-                                        "alias-analyte": "creatinine"})
+    assert imp.outcomes[0][7] == "2026-11-20 09:15 GMT" and imp.outcomes[0][6] == "35.5 U/L"  # as read, shown
+    teach = {"clinic": clinic_a.pk, "import": imp.pk, "alias-name": "Créatinine sérique", "alias-analyte": "creatinine"}
+    assert client.post(reverse("test_names"), teach).status_code == 403  # a nurse asks the clinic admin
+    client.force_login(clinic_admin)
+    client.post(reverse("test_names"), teach)
     assert AnalyteAlias.objects.filter(clinic=clinic_a, analyte="creatinine").exists()
+    client.force_login(nurse)
     imp = check(client, imp, date_format="dmy")
     assert [r[1] for r in imp.outcomes] == ["create", "create"]
     client.post(reverse("import_confirm", args=[imp.pk]))
@@ -302,3 +306,22 @@ def test_clinic_admin_of_two_clinics_sees_only_their_imports(client, clinic_a, c
     assert client.get(reverse("import_detail", args=[mine.pk])).status_code == 200
     MembershipFactory(user=nurse, clinic=clinic_b, role="staff")
     assert client.get(reverse("import_detail", args=[theirs.pk])).status_code == 403
+
+
+@pytest.mark.parametrize("name", ["ALT", "alt", "Total bilirubin", "1742-6", " 2160 - 0 "])
+def test_the_apps_own_names_cannot_be_taught_as_another_test(client, clinic_admin, clinic_a, name):
+    client.force_login(clinic_admin)
+    response = client.post(reverse("test_names"), {"clinic": clinic_a.pk, "alias-name": name, "alias-analyte": "ast"})
+    assert "is already the app" in response.content.decode() and not AnalyteAlias.objects.exists()
+
+
+def test_a_clinic_admin_forgets_a_name_and_both_are_on_the_trail(client, clinic_admin, clinic_a):
+    from accounts.models import AuditEvent
+
+    client.force_login(clinic_admin)
+    client.post(reverse("test_names"), {"clinic": clinic_a.pk, "alias-name": "SGPT", "alias-analyte": "alt"})
+    alias = AnalyteAlias.objects.get()
+    client.post(reverse("test_names"), {"clinic": clinic_a.pk, "remove": alias.pk})
+    assert not AnalyteAlias.objects.exists()
+    whats = list(AuditEvent.objects.filter(clinic=clinic_a).values_list("what", flat=True))
+    assert any("taught as ALT" in w for w in whats) and any("forgotten" in w for w in whats)

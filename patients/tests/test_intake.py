@@ -70,10 +70,13 @@ REFUSALS = [
     ("year 1900", row(at="1900-01-01 09:00"), "collected_at"),
     ("not ISO", row(at="03/04/2025 10:00"), "collected_at"),
     ("no time of day", row(at="2026-11-20"), "collected_at"),
+    ("day/month/year without a time", row(at="20/11/2026"), "collected_at"),
     ("impossible date", row(at="2026-02-30 10:00"), "collected_at"),
     ("backwards range", row(range="40-10"), "range"),
     ("absurd ULN", row(range="0-100000"), "range"),
     ("empty value", row(value=""), "value"),
+    ("no unit where units differ", row(unit=""), "unit"),
+    ("space-less bound with a bad number", row(value="<abc"), "value"),
 ]
 
 
@@ -203,3 +206,16 @@ def test_random_rows_never_crash_nor_save_anything_invalid(clinic, patient, nurs
         a = ANALYTES[lab.analyte]
         assert a.minimum <= lab.value <= a.maximum and lab.collected_at <= NOW
         assert lab.patient == patient
+
+
+def test_an_alias_never_overrides_the_apps_own_names(clinic, patient, nurse):
+    AnalyteAlias.objects.create(clinic=clinic, name="ALT", analyte="ast", created_by=nurse)  # e.g. from before
+    [v] = intake.check(clinic, [row(test="ALT")])
+    assert v.analyte == "alt"
+
+
+def test_iso_with_a_space_before_the_offset_is_read(clinic, patient):
+    [v] = intake.check(clinic, [row(at="2026-11-20 09:15 +01:00")])
+    assert v.outcome is Outcome.CREATE and v.collected_at.utcoffset().total_seconds() == 3600
+    [v] = intake.check(clinic, [row(at="2026-11-20")])
+    assert "no time of day" in v.reason
