@@ -36,6 +36,8 @@ LIST_PAGES = {
     "api_patients": "patients (API)", "api_labs": "lab results (API)", "api_lab": "a lab result (API)",
     "api_recommendations": "recommendations (API)", "api_monitoring": "monitoring status (API)",
     "api_lab_intake": "lab results sent (API)", "api_fhir_bundle": "a FHIR Bundle sent (API)",
+    # Results that arrive through the pages (issue #15).
+    "import_confirm": "imported lab results (saved)", "hl7_reprocess": "a laboratory message (reprocessed)",
 }
 # Page names in words, for the trail clinic admins read.
 PAGE_WORDS = {
@@ -149,6 +151,8 @@ def _describe(request: HttpRequest, response: HttpResponse) -> tuple[str, str, i
     words = PAGE_WORDS.get(match.url_name) or LIST_PAGES.get(match.url_name) or (match.url_name or "").replace("_", " ")
     clinic_id = clinic_id or _int(request.GET.get("clinic"))
     action = _action(request, status, attachment)
+    if (key := getattr(request, "auth", None)) is not None and hasattr(key, "prefix"):
+        words = f"{words} with key “{key.name}” ({key.prefix}…)"
     if action == AuditEvent.Action.VIEW and getattr(request, "_audit_emergency", None) is not None:
         action = AuditEvent.Action.BREAK_GLASS
     return action, f"{words} {whose}".strip(), clinic_id, patient_id

@@ -1,7 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
+from django.http import JsonResponse
 from django.urls import include, path
+from django.views.defaults import page_not_found
 from drf_spectacular.views import SpectacularAPIView
 
 from accounts.forms import LoginForm
@@ -49,3 +51,13 @@ urlpatterns = [
     path("patients/", include("patients.urls")),
     path("protocols/", include("protocols.urls")),
 ]
+
+
+def _not_found(request, exception):
+    """The REST API answers JSON even for a path that matches nothing; pages answer the page."""
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+handler404 = _not_found

@@ -10,7 +10,7 @@ from accounts.api_auth import api_clinic_ids
 from accounts.clinic_time import clinic_today
 from monitoring import rules
 from monitoring.models import ClinicSettings, MonitoringItem
-from patients.api import Pages, id_param
+from patients.api import Pages, bool_param, id_param
 
 STATUSES = (rules.NOT_REQUIRED, rules.OK, rules.DUE_SOON, rules.OVERDUE, rules.SNOOZED)
 
@@ -42,10 +42,9 @@ class MonitoringStatusList(generics.ListAPIView):
         rows = (MonitoringItem.objects.filter(clinic_id__in=api_clinic_ids(self.request))
                 .select_related("course__patient", "requirement").order_by("course__patient__mrn", "requirement__code",
                                                                            "pk"))
-        params = self.request.query_params
         if (patient := id_param(self.request, "patient")) is not None:
             rows = rows.filter(course__patient_id=patient)
-        if params.get("overdue", "").lower() in ("1", "true", "yes"):
+        if bool_param(self.request, "overdue"):
             rows = rows.filter(overdue_from__lte=self._today())
         return rows
 

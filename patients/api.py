@@ -32,6 +32,17 @@ from protocols.errors import InputError
 MAX_ROWS_PER_CALL = 1000
 
 
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+
+
+def bool_param(request: Request, name: str) -> bool:
+    """true/false (1/0, yes/no); anything else is refused, never read as false."""
+    raw = request.query_params.get(name, "").strip().lower()
+    if raw not in TRUE + FALSE:
+        raise ValidationError({name: "true or false."})
+    return raw in TRUE
+
+
 def id_param(request: Request, name: str) -> int | None:
     """An id from the query string, refused clearly when it is not one."""
     raw = request.query_params.get(name)
@@ -158,7 +169,16 @@ class RecommendationList(generics.ListAPIView):
 # --- Intake -----------------------------------------------------------------------------------
 
 
-class SentResultSerializer(serializers.Serializer):
+class StrictSerializer(serializers.Serializer):
+    """Unknown keys are refused, not ignored: a misspelt "dryRun" must not save for real."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, dict) and (unknown := sorted(set(data) - set(self.fields))):
+            raise ValidationError({key: "Unknown field." for key in unknown})
+        return super().to_internal_value(data)
+
+
+class SentResultSerializer(StrictSerializer):
     mrn = serializers.CharField(max_length=32)
     test = serializers.CharField(max_length=80, help_text="A LOINC code (e.g. 1742-6) or a name the clinic taught.")
     value = serializers.CharField(max_length=40, help_text="A number, or a bound such as '<0.1'.")
@@ -173,13 +193,17 @@ class SentResultSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
 
 
-class IntakeRequestSerializer(serializers.Serializer):
+class IntakeRequestSerializer(StrictSerializer):
     results = SentResultSerializer(many=True, allow_empty=False, max_length=MAX_ROWS_PER_CALL)
     dry_run = serializers.BooleanField(required=False, default=False)
 
 
 class VerdictSerializer(serializers.Serializer):
-    line = serializers.IntegerField()
+    line = serializers.IntegerField(help_text="The row's position in `results`, from 1.")
+    mrn = serializers.CharField()
+    test = serializers.CharField()
+    value = serializers.CharField(help_text="As read, with its comparator and unit.")
+    collected_at = serializers.CharField(help_text="As read, in the clinic's time.")
     outcome = serializers.ChoiceField(choices=[o.value for o in Outcome])
     field = serializers.CharField()
     reason = serializers.CharField()
@@ -196,6 +220,7 @@ class IntakeResponseSerializer(serializers.Serializer):
 def _respond(imp: LabImport, verdicts: list[intake.Verdict], dry_run: bool) -> Response:
     body = {"import_id": imp.pk, "dry_run": dry_run, "counts": intake.counts(verdicts),
             "outcomes": [{"line": v.line, "outcome": str(v.outcome), "field": v.field, "reason": v.reason,
+                          "mrn": v.mrn, "test": v.test, "value": v.value, "collected_at": v.when,
                           "result_ids": v.result_ids} for v in verdicts]}
     created = not dry_run and any(v.outcome in (Outcome.CREATE, Outcome.AMEND) and v.result_ids for v in verdicts)
     return Response(body, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
@@ -209,7 +234,7 @@ def _run(request: Request, imp: LabImport, rows: list[Sent], dry_run: bool) -> R
             intake.commit(verdicts, user=request.user, source=imports.SOURCE[imp.kind], lab_import=imp)
     imp.outcomes, imp.counts = [v.as_list() for v in verdicts], intake.counts(verdicts)
     imp.total = imp.processed = len(verdicts)
-    imp.state = LabImport.State.CHECKED if dry_run else LabImport.State.DONE
+    imp.state = LabImport.State.DRY_RUN if dry_run else LabImport.State.DONE
     imp.save(update_fields=["outcomes", "counts", "total", "processed", "state"])
     return _respond(imp, verdicts, dry_run)
 
@@ -223,6 +248,8 @@ class LabIntake(APIView):
     again creates nothing new."""
 
     def post(self, request: Request) -> Response:
+        if request.query_params:
+            raise ValidationError({"query": "This call takes no query parameters: put dry_run in the body."})
         data = IntakeRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         clinic = request.auth.clinic
@@ -251,7 +278,7 @@ class FhirBundleIntake(APIView):
             raise ValidationError({"bundle": str(exc)}) from None
         if len(rows) > MAX_ROWS_PER_CALL:
             raise ValidationError({"bundle": f"At most {MAX_ROWS_PER_CALL} Observations per call."})
-        dry_run = request.query_params.get("dry_run", "").lower() in ("1", "true", "yes")
+        dry_run = bool_param(request, "dry_run")
         imp = imports.lab_import_receive(clinic=request.auth.clinic, kind=LabImport.Kind.FHIR,
                                          name=f"API key {request.auth.name}", content=raw, user=request.user)
         return _run(request, imp, rows, dry_run)

@@ -47,7 +47,11 @@ MAX_ACK_TEXT = 80  # MSA-3 is 80 characters in v2.5.1
 
 
 class Rejected(Exception):
-    """The message cannot be taken (AR)."""
+    """The message cannot be taken (AR); `message` and `clinic` when they were read."""
+
+    def __init__(self, text: str, message: hl7.Message | None = None, clinic: Clinic | None = None) -> None:
+        super().__init__(text)
+        self.message, self.clinic = message, clinic
 
 
 @dataclass
@@ -90,17 +94,30 @@ def parse(raw: bytes | str) -> Parsed:
         msh = message.segment("MSH")
     except (hl7.HL7Exception, KeyError, IndexError, ValueError) as exc:
         raise Rejected(f"Not a readable HL7 v2 message ({exc}).") from None
+    facility = _field(msh, 6)
+    clinic = Clinic.objects.filter(code__iexact=facility).first() if facility and "\x00" not in facility else None
+    if clinic is None:
+        raise Rejected(f"Receiving facility (MSH-6) {facility or '(none)'!r} is not a clinic of this app.", message)
     kind = f"{_field(msh, 9, 1)}^{_field(msh, 9, 2)}"
     if kind != "ORU^R01":
-        raise Rejected(f"Message type {kind} is not accepted (only ORU^R01 results).")
+        raise Rejected(f"Message type {kind} is not accepted (only ORU^R01 results).", message, clinic)
     version = _field(msh, 12)
     if version not in VERSIONS:
-        raise Rejected(f"HL7 version {version or '(none)'} is not accepted ({', '.join(VERSIONS)}).")
-    facility = _field(msh, 6)
-    clinic = Clinic.objects.filter(code__iexact=facility).first() if facility else None
-    if clinic is None:
-        raise Rejected(f"Receiving facility (MSH-6) {facility or '(none)'!r} is not a clinic of this app.")
+        raise Rejected(f"HL7 version {version or '(none)'} is not accepted ({', '.join(VERSIONS)}).", message, clinic)
     return Parsed(message, clinic, _field(msh, 10), _rows(message, clinic))
+
+
+def _mrn(segment) -> str:
+    """PID-3: the repetition whose identifier type (CX.5) is MR, else the first."""
+    first = ""
+    for repetition in range(1, 11):
+        value = _field(segment, 3, 1, repetition)
+        if not value:
+            break
+        first = first or value
+        if _field(segment, 3, 5, repetition).upper() == "MR":
+            return value
+    return first
 
 
 def _rows(message: hl7.Message, clinic: Clinic) -> list[Sent]:
@@ -111,7 +128,7 @@ def _rows(message: hl7.Message, clinic: Clinic) -> list[Sent]:
     for number, segment in enumerate(message, 1):
         kind = str(segment[0])
         if kind == "PID":
-            mrn, last = _field(segment, 3), None
+            mrn, last = _mrn(segment), None
         elif kind == "OBR":
             collected, last = _field(segment, 7), None
         elif kind == "OBX":
@@ -128,7 +145,8 @@ def _obx(number: int, segment, mrn: str, when: str, zone) -> Sent:
     comparator, value = _field(segment, 5, 1), _field(segment, 5, 2)
     if value_type != "SN":
         comparator, value = "", _field(segment, 5, 1)
-    sent = Sent(line=number, mrn=mrn, test=_field(segment, 3, 1), system=_field(segment, 3, 3),
+    sent = Sent(line=number, ref=f"OBX {_field(segment, 1) or '?'}", mrn=mrn, test=_field(segment, 3, 1),
+                system=_field(segment, 3, 3),
                 other_names=tuple(n for n in (_field(segment, 3, 2), _field(segment, 3, 4), _field(segment, 3, 5)) if n),
                 value=f"{comparator}{value}" if comparator not in ("", "=") else value,
                 unit=_field(segment, 6, 1), range=_field(segment, 7), corrected=RESULT_STATUSES.get(status, False))
@@ -143,8 +161,11 @@ def _obx(number: int, segment, mrn: str, when: str, zone) -> Sent:
     return sent
 
 
-def ack(message: hl7.Message | None, code: str, text: str = "", raw: str = "") -> str:
-    """The acknowledgement, with MSA-3 carrying the reason."""
+def ack(message: hl7.Message | None, code: str, text: str = "", raw: str = "",
+        errors: list[tuple[int, str, str]] = ()) -> str:
+    """The acknowledgement: MSA-3 a summary, and one ERR per refused result (v2.5 ERR:
+    location segment^sequence^field, code 207 from table 0357, severity E, the reason as
+    the user message)."""
     if message is None:
         control = ""
         match = re.match(r"MSH\|[^\r]*", raw or "")
@@ -153,10 +174,12 @@ def ack(message: hl7.Message | None, code: str, text: str = "", raw: str = "") -
             control = parts[9] if len(parts) > 9 else ""
         stamp = timezone.now().strftime("%Y%m%d%H%M%S")
         msa = f"MSA|{code}|{_escape(control)}|{_escape(text[:MAX_ACK_TEXT])}"
-        return f"MSH|^~\\&|ALECTINIB||||{stamp}||ACK|{stamp}|P|2.5.1\r{msa}"
+        return f"MSH|^~\\&|ALECTINIB||||{stamp}||ACK|ACK{stamp}|P|2.5.1\r{msa}"
     reply = message.create_ack(ack_code=code)
     lines = str(reply).split("\r")
     lines = [f"{line}|{_escape(text[:MAX_ACK_TEXT])}" if line.startswith("MSA") and text else line for line in lines]
+    lines += [f"ERR||OBX^{segment}^5|207^Application internal error^HL70357|E||||{_escape(f'{ref}: {reason}')[:250]}"
+              for segment, ref, reason in errors]
     return "\r".join(lines)
 
 
@@ -177,8 +200,10 @@ def process(imp: LabImport) -> str:
     try:
         parsed = parse(raw)
     except Rejected as exc:
-        _record(imp, None, [], "AR", str(exc))
-        return ack(None, "AR", str(exc), raw=normalise(raw))
+        if exc.message is not None:
+            imp.name = intake.shown(_field(exc.message.segment("MSH"), 10))[:200]
+        _record(imp, exc.clinic, [], "AR", str(exc))
+        return ack(exc.message, "AR", str(exc), raw=normalise(raw))
     imp.clinic, imp.name = parsed.clinic, intake.shown(parsed.control_id)[:200]
     imp.save(update_fields=["clinic", "name"])
     if not parsed.rows:
@@ -188,10 +213,12 @@ def process(imp: LabImport) -> str:
     with transaction.atomic():
         intake.commit(verdicts, user=imp.created_by, source=LabResult.Source.HL7, lab_import=imp)
     refused = [v for v in verdicts if v.outcome is Outcome.REFUSE]
+    refs = {r.line: r.ref for r in parsed.rows}
     code = "AE" if refused else "AA"
-    text = "; ".join(f"OBX at segment {v.line}: {v.reason}" for v in refused)
-    _record(imp, parsed.clinic, verdicts, code, text)
-    return ack(parsed.message, code, text)
+    details = "; ".join(f"{refs.get(v.line, v.line)}: {v.reason}" for v in refused)
+    summary = f"{len(refused)} of {len(verdicts)} results refused (see ERR)" if refused else ""
+    _record(imp, parsed.clinic, verdicts, code, details)
+    return ack(parsed.message, code, summary, errors=[(v.line, refs.get(v.line, ""), v.reason) for v in refused])
 
 
 def reprocess(imp: LabImport) -> str:
@@ -205,8 +232,11 @@ def _record(imp: LabImport, clinic: Clinic | None, verdicts: list[intake.Verdict
     imp.counts = intake.counts(verdicts)
     imp.total = imp.processed = len(verdicts)
     imp.ack_code, imp.error = code, intake.shown(error)[:2000]
+    # Every answer stays on the message: the lab received the first; a reprocess adds one.
+    imp.options = {**imp.options, "acks": [*imp.options.get("acks", []),
+                                           {"at": timezone.now().isoformat(timespec="seconds"), "code": code}]}
     imp.state = LabImport.State.DONE if code == "AA" else LabImport.State.FAILED
     imp.finished_at = timezone.now()
     imp.clinic = clinic or imp.clinic
     imp.save(update_fields=["outcomes", "counts", "total", "processed", "ack_code", "error", "state", "finished_at",
-                            "clinic"])
+                            "clinic", "options", "name"])

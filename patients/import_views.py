@@ -74,8 +74,11 @@ def import_detail(request: HttpRequest, import_pk: int) -> HttpResponse:
                                          initial={"date_format": imp.options.get("date_format", "iso")}),
                 preview=tab.rows[:5], header=tab.header, encoding=tab.encoding,
                 delimiter=csv_import.DELIMITERS[tab.delimiter], rows=len(tab.rows))
-    if imp.state in (LabImport.State.CHECKED, LabImport.State.DONE):
-        context.update(_outcomes(request, imp))
+    if imp.outcomes and imp.state in (LabImport.State.CHECKED, LabImport.State.DONE, LabImport.State.FAILED,
+                                      LabImport.State.DRY_RUN):
+        context.update(_outcomes(request, imp), show_outcomes=True)
+    if imp.kind == LabImport.Kind.HL7:
+        context["raw"] = bytes(imp.content).decode("utf-8", errors="replace").replace("\r", "\n")
     context["done"], context["total"] = imports.progress(imp)
     return render(request, "patients/imports/detail.html", context)
 

@@ -48,8 +48,8 @@ def lab_import_receive(*, clinic: Clinic | None, kind: str, name: str, content: 
 
 def earlier_copies(imp: LabImport) -> list[LabImport]:
     """Imports of the same bytes into the same clinic before this one."""
-    return list(LabImport.objects.filter(clinic_id=imp.clinic_id, sha256=imp.sha256, pk__lt=imp.pk)
-                .exclude(state=LabImport.State.CANCELLED).order_by("-pk")[:5])
+    return list(LabImport.objects.filter(clinic_id=imp.clinic_id, sha256=imp.sha256, pk__lt=imp.pk,
+                                         state=LabImport.State.DONE).order_by("-pk")[:5])
 
 
 # --- Reading --------------------------------------------------------------------------------
@@ -179,7 +179,8 @@ def start(imp: LabImport, phase: str) -> bool:
         return False
     if imp.total > SYNC_ROWS or (imp.total == 0 and row_count(imp) > SYNC_ROWS):
         if phase == "check":
-            LabImport.objects.filter(pk=imp.pk).update(state=LabImport.State.CHECKING, processed=0)
+            imp.total = imp.total or row_count(imp)
+            LabImport.objects.filter(pk=imp.pk).update(state=LabImport.State.CHECKING, processed=0, total=imp.total)
             imp.state = LabImport.State.CHECKING
         transaction.on_commit(lambda: current_app.tasks[RUN_IMPORT_TASK].delay(imp.pk, phase))
         return True

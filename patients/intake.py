@@ -77,6 +77,7 @@ class Sent:
     test: str
     value: str
     unit: str = ""
+    ref: str = ""  # the sender's own name for the row ("OBX 2"), for its answer
     collected_at: str | datetime = ""
     range: str = ""
     uln: str = ""

@@ -816,6 +816,7 @@ class LabImport(models.Model):
         RECEIVED = "received", "Received"
         CHECKING = "checking", "Checking"
         CHECKED = "checked", "Checked (dry run): waiting for confirmation"
+        DRY_RUN = "dry_run", "Dry run only (sent to the API; nothing saved)"
         COMMITTING = "committing", "Saving"
         DONE = "done", "Saved"
         FAILED = "failed", "Failed"

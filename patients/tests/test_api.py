@@ -141,7 +141,13 @@ def test_results_sent_go_through_the_intake_path(client, world):
     assert AuditEvent.objects.filter(what__startswith="lab results sent (API)", action="change").exists()
 
 
-@pytest.mark.parametrize("body", [{}, {"results": []}, {"results": [{"mrn": "A100"}]}, {"results": "x"}, [1, 2]])
+GOOD_ROW = {"mrn": "A100", "test": "1742-6", "value": "35", "unit": "U/L", "collected_at": "2026-11-21T09:00:00+00:00"}
+
+
+@pytest.mark.parametrize("body", [{}, {"results": []}, {"results": [{"mrn": "A100"}]}, {"results": "x"}, [1, 2],
+                                  {"results": [GOOD_ROW], "dryRun": True},
+                                  {"results": [{**GOOD_ROW, "units": "U/L"}]},
+                                  {"results": [GOOD_ROW], "dry_run": "maybe"}])
 def test_malformed_bodies_are_400_and_change_nothing(client, world, body):
     response = client.post(reverse("api_lab_intake"), body, content_type="application/json", **auth(world["key"]))
     assert response.status_code == 400 and not LabImport.objects.exists()
@@ -221,3 +227,33 @@ def _drive_the_schema(world):
             assert response.status_code < 500, (case.method, case.path, response.status_code, response.text[:500])
 
         run()
+
+
+def test_dry_run_must_be_said_exactly(client, world):
+    url = reverse("api_lab_intake")
+    response = client.post(url + "?dry_run=true", {"results": [GOOD_ROW]}, content_type="application/json",
+                           **auth(world["key"]))
+    assert response.status_code == 400 and not LabImport.objects.exists()
+    content = (DATA / "fhir_bundle_good.json").read_bytes()
+    for value in ("on", "maybe"):
+        response = client.post(reverse("api_fhir_bundle") + f"?dry_run={value}", content,
+                                content_type="application/fhir+json", **auth(world["key"]))
+        assert response.status_code == 400
+    assert not LabResult.objects.filter(source="fhir").exists()
+    assert client.get(reverse("api_monitoring") + "?overdue=maybe", **auth(world["key"])).status_code == 400
+
+
+def test_an_api_dry_run_cannot_be_saved_from_the_pages(client, world, nurse):
+    response = client.post(reverse("api_lab_intake"), {"results": [GOOD_ROW], "dry_run": True},
+                           content_type="application/json", **auth(world["key"]))
+    imp = LabImport.objects.get(pk=response.json()["import_id"])
+    assert imp.state == LabImport.State.DRY_RUN
+    assert response.json()["outcomes"][0]["value"] == "35 U/L" and response.json()["outcomes"][0]["mrn"] == "A100"
+    client.force_login(nurse)
+    client.post(reverse("import_confirm", args=[imp.pk]))
+    assert LabResult.objects.filter(patient=world["a"]).count() == 1  # only the one from the fixture
+
+
+def test_an_unknown_api_path_answers_json(client, world):
+    response = client.get("/api/v1/nothing-here/", **auth(world["key"]))
+    assert response.status_code == 404 and response.json() == {"detail": "Not found."}

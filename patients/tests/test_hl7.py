@@ -55,6 +55,10 @@ def msa(ack: str) -> list[str]:
     return next(line for line in ack.split("\r") if line.startswith("MSA")).split("|")
 
 
+def errs(ack: str) -> list[list[str]]:
+    return [line.split("|") for line in ack.split("\r") if line.startswith("ERR")]
+
+
 def test_good_message_is_kept_stored_and_acknowledged(north):
     ack = hl7_feed.receive(msg("oru_r01_good.hl7"))
     assert msa(ack)[:3] == ["MSA", "AA", "MSG0001"]
@@ -71,7 +75,9 @@ def test_good_message_is_kept_stored_and_acknowledged(north):
 
 def test_two_obr_groups_flags_censored_values_and_a_v23_message(north):
     ack = hl7_feed.receive(msg("oru_r01_v23_flags_two_obr.hl7"))
-    assert msa(ack)[1] == "AE" and "SGPT" in msa(ack)[3]  # the local name is not known yet
+    assert msa(ack)[1] == "AE" and msa(ack)[3] == "1 of 4 results refused (see ERR)"
+    [err] = errs(ack)  # the local name is not known yet
+    assert err[2] == "OBX^8^5" and err[4] == "E" and err[8].startswith("OBX 2: Unknown test") and "SGPT" in err[8]
     alt = LabResult.objects.get(analyte="alt")
     assert alt.grade == 2 and alt.collected_at.hour == 8  # 130 U/L = 3.25 x ULN: > 3-5 x ULN, grade 2 (§8.1)
     bili = LabResult.objects.get(analyte="total_bilirubin")
@@ -94,7 +100,8 @@ def test_corrected_result_becomes_an_amendment_with_the_senders_reason(north):
 def test_unknown_codes_are_refused_with_reasons_and_reprocessed_later(north, client):
     ack = hl7_feed.receive(msg("oru_r01_unknown_codes.hl7"))
     code, control, text = msa(ack)[1:4]
-    assert (code, control) == ("AE", "MSG0004") and "No patient with MRN" in text
+    assert (code, control, text) == ("AE", "MSG0004", "5 of 5 results refused (see ERR)")
+    assert "No patient with MRN" in errs(ack)[0][8]
     imp = LabImport.objects.get()
     reasons = {row[0]: (row[2], row[3]) for row in imp.outcomes}
     assert [field for field, _ in reasons.values()] == ["mrn", "test", "unit", "status", "value"]
@@ -107,6 +114,11 @@ def test_unknown_codes_are_refused_with_reasons_and_reprocessed_later(north, cli
     TreatmentCourseFactory(patient=p, dose_state=DoseState.ON_DRUG, dose_mg_bid=600, start_date=date(2026, 9, 1))
     client.post(reverse("hl7_reprocess", args=[imp.pk]))
     assert LabResult.objects.filter(patient=p, analyte="alt").count() == 1
+    imp.refresh_from_db()
+    assert [a["code"] for a in imp.options["acks"]] == ["AE", "AE"]  # the first answer the lab got stays
+    page = client.get(reverse("import_detail", args=[imp.pk])).content.decode()
+    assert "OBX|1|NM|9999-9^Mystery^LN" in page, page[page.find('id="main"'):][:3000]
+    assert "(to the laboratory)" in page and "Unknown test" in page
     # A nurse sees neither the list nor the button.
     nurse = MembershipFactory(clinic=north, role="nurse").user
     client.force_login(nurse)
@@ -125,6 +137,20 @@ def test_messages_that_cannot_be_taken_are_rejected_but_kept(north, name, reason
     imp = LabImport.objects.get()
     assert imp.ack_code == "AR" and reason in imp.error and bytes(imp.content) == msg(name)
     assert not LabResult.objects.exists()
+
+
+def test_rejected_messages_to_a_known_clinic_are_listed_for_its_admins(north, client):
+    hl7_feed.receive(msg("adt_a01_not_results.hl7"))
+    imp = LabImport.objects.get()
+    assert imp.clinic == north and imp.ack_code == "AR"
+    client.force_login(MembershipFactory(clinic=north, role="admin").user)
+    assert "MSG0005" in client.get(reverse("hl7_messages") + "?failed=1").content.decode()
+
+
+def test_the_mrn_is_the_pid3_repetition_of_type_mr(north):
+    raw = msg("oru_r01_good.hl7").replace(b"PID|1||A100^^^CITYHOSP^MR||", b"PID|1||X123^^^OTHER^PI~A100^^^CITYHOSP^MR||")
+    assert msa(hl7_feed.receive(raw))[1] == "AA"
+    assert LabResult.objects.filter(patient__mrn="A100").count() == 3
 
 
 def test_not_hl7_at_all_is_rejected(north):
