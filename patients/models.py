@@ -850,6 +850,12 @@ class LabImport(models.Model):
         return f"{self.get_kind_display()} {self.name or self.pk} ({self.get_state_display().lower()})"
 
     @property
+    def saved_count(self) -> int:
+        """Results created or corrected by this import."""
+        return int(self.counts.get("create", 0)) + int(self.counts.get("amend", 0)) if self.state == self.State.DONE \
+            or self.kind == self.Kind.HL7 else 0
+
+    @property
     def percent(self) -> int:
         return int(100 * self.processed / self.total) if self.total else 0
 
