@@ -108,22 +108,24 @@ def import_check(request: HttpRequest, import_pk: int) -> HttpResponse:
             return redirect("import_detail", import_pk=imp.pk)
         form = MappingForm(request.POST, header=tab.header, mapping={})
         if not form.is_valid():
-            return render(request, "patients/imports/detail.html", {
-                "imp": imp, "mapping_form": form, "preview": tab.rows[:5], "header": tab.header,
-                "encoding": tab.encoding, "delimiter": csv_import.DELIMITERS[tab.delimiter], "rows": len(tab.rows),
-                "labels": OUTCOME_LABELS, "done": 0, "total": 0}, status=400)
+            return _mapping_refused(request, imp, tab, form)
         try:
             imports.choose_mapping(imp, form.mapping(), form.cleaned_data["date_format"])
         except imports.MappingError as exc:
             for name, problem in exc.problems.items():
                 form.add_error(f"col_{name}", problem)
-            return render(request, "patients/imports/detail.html", {
-                "imp": imp, "mapping_form": form, "preview": tab.rows[:5], "header": tab.header,
-                "encoding": tab.encoding, "delimiter": csv_import.DELIMITERS[tab.delimiter], "rows": len(tab.rows),
-                "labels": OUTCOME_LABELS, "done": 0, "total": 0}, status=400)
+            return _mapping_refused(request, imp, tab, form)
     if imports.start(imp, "check"):
         messages.info(request, "The file is being checked in the background; this page shows its progress.")
     return redirect("import_detail", import_pk=imp.pk)
+
+
+def _mapping_refused(request: HttpRequest, imp: LabImport, tab: csv_import.Table, form: MappingForm) -> HttpResponse:
+    """The page again with the column choices and their errors (400); nothing was stored."""
+    return render(request, "patients/imports/detail.html", {
+        "imp": imp, "mapping_form": form, "preview": tab.rows[:5], "header": tab.header, "encoding": tab.encoding,
+        "delimiter": csv_import.DELIMITERS[tab.delimiter], "rows": len(tab.rows), "labels": OUTCOME_LABELS,
+        "done": 0, "total": 0}, status=400)
 
 
 @require_POST
