@@ -32,15 +32,25 @@ from protocols.errors import InputError
 MAX_ROWS_PER_CALL = 1000
 
 
-TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no", "")
+TRUE, FALSE = ("true", "1", "yes"), ("false", "0", "no")
 
 
 def bool_param(request: Request, name: str) -> bool:
-    """true/false (1/0, yes/no); anything else is refused, never read as false."""
-    raw = request.query_params.get(name, "").strip().lower()
-    if raw not in TRUE + FALSE:
-        raise ValidationError({name: "true or false."})
+    """Absent: false. Given: once, true or false (1/0, yes/no); an empty, repeated or other
+    value is refused, never read as false (a misspelt dry run must not save for real)."""
+    values = request.query_params.getlist(name)
+    if not values:
+        return False
+    raw = values[0].strip().lower()
+    if len(values) > 1 or raw not in TRUE + FALSE:
+        raise ValidationError({name: "Once, and true or false."})
     return raw in TRUE
+
+
+def only_params(request: Request, *names: str) -> None:
+    """A write refuses query parameters it does not know ("dryRun", "DRY_RUN")."""
+    if unknown := sorted(set(request.query_params) - set(names)):
+        raise ValidationError({key: "Unknown query parameter." for key in unknown})
 
 
 def id_param(request: Request, name: str) -> int | None:
@@ -248,8 +258,7 @@ class LabIntake(APIView):
     again creates nothing new."""
 
     def post(self, request: Request) -> Response:
-        if request.query_params:
-            raise ValidationError({"query": "This call takes no query parameters: put dry_run in the body."})
+        only_params(request)  # dry_run goes in the body
         data = IntakeRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         clinic = request.auth.clinic
@@ -271,6 +280,8 @@ class FhirBundleIntake(APIView):
     valueQuantity in UCUM, referenceRange), through the same intake as every door."""
 
     def post(self, request: Request) -> Response:
+        only_params(request, "dry_run")
+        dry_run = bool_param(request, "dry_run")
         raw = request.body
         try:
             rows = fhir_import.sent_rows(raw)
@@ -278,7 +289,6 @@ class FhirBundleIntake(APIView):
             raise ValidationError({"bundle": str(exc)}) from None
         if len(rows) > MAX_ROWS_PER_CALL:
             raise ValidationError({"bundle": f"At most {MAX_ROWS_PER_CALL} Observations per call."})
-        dry_run = bool_param(request, "dry_run")
         imp = imports.lab_import_receive(clinic=request.auth.clinic, kind=LabImport.Kind.FHIR,
                                          name=f"API key {request.auth.name}", content=raw, user=request.user)
         return _run(request, imp, rows, dry_run)

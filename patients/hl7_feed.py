@@ -44,6 +44,13 @@ FEED_USERNAME = "lab-feed"
 RESULT_STATUSES = {"F": False, "C": True}
 VALUE_TYPES = ("NM", "SN")
 MAX_ACK_TEXT = 80  # MSA-3 is 80 characters in v2.5.1
+# ERR-2 (segment^sequence^field) and ERR-3 (HL7 table 0357) for each part a result is refused on.
+ERR_LOCATION = {"mrn": "PID^1^3", "test": "OBX^{segment}^3", "value": "OBX^{segment}^5", "unit": "OBX^{segment}^6",
+                "range": "OBX^{segment}^7", "status": "OBX^{segment}^11", "collected_at": "OBX^{segment}^14"}
+ERR_CODE = {"mrn": "204^Unknown key identifier^HL70357", "test": "103^Table value not found^HL70357",
+            "unit": "103^Table value not found^HL70357", "status": "103^Table value not found^HL70357",
+            "value": "102^Data type error^HL70357", "collected_at": "102^Data type error^HL70357",
+            "range": "102^Data type error^HL70357", "": "207^Application internal error^HL70357"}
 
 
 class Rejected(Exception):
@@ -107,17 +114,23 @@ def parse(raw: bytes | str) -> Parsed:
     return Parsed(message, clinic, _field(msh, 10), _rows(message, clinic))
 
 
+AMBIGUOUS = "\x00ambiguous"  # never an MRN: the intake refuses a row that carries it
+
+
 def _mrn(segment) -> str:
-    """PID-3: the repetition whose identifier type (CX.5) is MR, else the first."""
-    first = ""
+    """PID-3: the repetition whose identifier type (CX.5) is MR, else the first; two
+    different MRs name two patients, and the results are refused rather than guessed."""
+    first, records = "", set()
     for repetition in range(1, 11):
         value = _field(segment, 3, 1, repetition)
         if not value:
             break
         first = first or value
         if _field(segment, 3, 5, repetition).upper() == "MR":
-            return value
-    return first
+            records.add(value)
+    if len(records) > 1:
+        return AMBIGUOUS
+    return next(iter(records), first)
 
 
 def _rows(message: hl7.Message, clinic: Clinic) -> list[Sent]:
@@ -150,6 +163,9 @@ def _obx(number: int, segment, mrn: str, when: str, zone) -> Sent:
                 other_names=tuple(n for n in (_field(segment, 3, 2), _field(segment, 3, 4), _field(segment, 3, 5)) if n),
                 value=f"{comparator}{value}" if comparator not in ("", "=") else value,
                 unit=_field(segment, 6, 1), range=_field(segment, 7), corrected=RESULT_STATUSES.get(status, False))
+    if mrn == AMBIGUOUS:
+        sent.mrn, sent.problem = "", ("mrn", "PID-3 holds two different MRs (medical record numbers): which patient "
+                                             "is meant is not guessed.")
     try:
         sent.collected_at = codes.read_hl7_time(when, zone=zone) if when else ""
     except InputError as exc:
@@ -162,7 +178,7 @@ def _obx(number: int, segment, mrn: str, when: str, zone) -> Sent:
 
 
 def ack(message: hl7.Message | None, code: str, text: str = "", raw: str = "",
-        errors: list[tuple[int, str, str]] = ()) -> str:
+        errors: list[tuple[int, str, str, str]] = ()) -> str:
     """The acknowledgement: MSA-3 a summary, and one ERR per refused result (v2.5 ERR:
     location segment^sequence^field, code 207 from table 0357, severity E, the reason as
     the user message)."""
@@ -178,8 +194,8 @@ def ack(message: hl7.Message | None, code: str, text: str = "", raw: str = "",
     reply = message.create_ack(ack_code=code)
     lines = str(reply).split("\r")
     lines = [f"{line}|{_escape(text[:MAX_ACK_TEXT])}" if line.startswith("MSA") and text else line for line in lines]
-    lines += [f"ERR||OBX^{segment}^5|207^Application internal error^HL70357|E||||{_escape(f'{ref}: {reason}')[:250]}"
-              for segment, ref, reason in errors]
+    lines += [f"ERR||{ERR_LOCATION.get(part, f'OBX^{segment}^5').format(segment=segment)}|{ERR_CODE.get(part, ERR_CODE[''])}"
+              f"|E||||{_escape(f'{ref}: {reason}')[:250]}" for segment, ref, part, reason in errors]
     return "\r".join(lines)
 
 
@@ -218,7 +234,7 @@ def process(imp: LabImport) -> str:
     details = "; ".join(f"{refs.get(v.line, v.line)}: {v.reason}" for v in refused)
     summary = f"{len(refused)} of {len(verdicts)} results refused (see ERR)" if refused else ""
     _record(imp, parsed.clinic, verdicts, code, details)
-    return ack(parsed.message, code, summary, errors=[(v.line, refs.get(v.line, ""), v.reason) for v in refused])
+    return ack(parsed.message, code, summary, errors=[(v.line, refs.get(v.line, ""), v.field, v.reason) for v in refused])
 
 
 def reprocess(imp: LabImport) -> str:

@@ -13,6 +13,7 @@ from itertools import chain
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
+from django.db.models import Count
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
@@ -62,7 +63,8 @@ def import_list(request: HttpRequest) -> HttpResponse:
 def import_detail(request: HttpRequest, import_pk: int) -> HttpResponse:
     imp = _import(request, import_pk)
     context: dict = {"imp": imp, "earlier": imports.earlier_copies(imp), "labels": OUTCOME_LABELS}
-    if imp.kind == LabImport.Kind.CSV and imp.state in (LabImport.State.RECEIVED, LabImport.State.CHECKED):
+    if imp.kind == LabImport.Kind.CSV and imp.state in (LabImport.State.RECEIVED, LabImport.State.CHECKED,
+                                                         LabImport.State.FAILED):
         try:
             tab = imports.table(imp)
         except InputError as exc:
@@ -97,7 +99,8 @@ def _outcomes(request: HttpRequest, imp: LabImport) -> dict:
 @require_POST
 def import_check(request: HttpRequest, import_pk: int) -> HttpResponse:
     imp = _import(request, import_pk)
-    if imp.state not in (LabImport.State.RECEIVED, LabImport.State.CHECKED):
+    if imp.state not in (LabImport.State.RECEIVED, LabImport.State.CHECKED, LabImport.State.FAILED) \
+            or imp.kind not in (LabImport.Kind.CSV, LabImport.Kind.FHIR):
         messages.error(request, f"This import is {imp.get_state_display().lower()}: it cannot be checked again.")
         return redirect("import_detail", import_pk=imp.pk)
     if imp.kind == LabImport.Kind.CSV:
@@ -220,8 +223,10 @@ def hl7_messages(request: HttpRequest) -> HttpResponse:
     """The laboratory feed's messages, for clinic admins: what failed and why."""
     clinic_ids = require_role_somewhere(request.user, *ADMIN_ROLES)
     failed_only = request.GET.get("failed") == "1"
+    # Saved: the results that link to the message, whatever its later reprocessing found.
     rows = (LabImport.objects.filter(clinic_id__in=clinic_ids, kind=LabImport.Kind.HL7)
-            .select_related("clinic").defer("outcomes"))
+            .select_related("clinic").defer("outcomes", "content").annotate(saved=Count("results"))
+            .order_by("-created_at", "-id"))
     if failed_only:
         rows = rows.exclude(ack_code="AA")
     page = Paginator(rows, 50).get_page(request.GET.get("page"))

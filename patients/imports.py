@@ -110,9 +110,9 @@ def _finish(imp: LabImport, verdicts: list[intake.Verdict], state: str) -> None:
     imp.outcomes = [v.as_list() for v in verdicts]
     imp.counts = intake.counts(verdicts)
     imp.processed = imp.total = len(verdicts)
-    imp.state = state
+    imp.state, imp.error = state, ""
     imp.finished_at = timezone.now() if state == LabImport.State.DONE else None
-    imp.save(update_fields=["outcomes", "counts", "processed", "total", "state", "finished_at"])
+    imp.save(update_fields=["outcomes", "counts", "processed", "total", "state", "finished_at", "error"])
 
 
 def _fail(imp: LabImport, error: str) -> None:
@@ -133,7 +133,11 @@ def run_check(imp: LabImport) -> None:
     def progress(n: int) -> None:
         LabImport.objects.filter(pk=imp.pk).update(processed=n)
 
-    verdicts = intake.check(imp.clinic, rows, options=options(imp), progress=progress)
+    try:
+        verdicts = intake.check(imp.clinic, rows, options=options(imp), progress=progress)
+    except Exception as exc:
+        _fail(imp, f"The check failed ({type(exc).__name__}: {str(exc)[:200]}). Check the file again.")
+        raise
     _finish(imp, verdicts, LabImport.State.CHECKED)
 
 
@@ -162,14 +166,23 @@ def run_commit(imp: LabImport) -> None:
     except InputError as exc:
         _fail(imp, str(exc))
         return
-    with transaction.atomic():
-        locked = LabImport.objects.select_for_update().get(pk=imp.pk)
-        if locked.state != LabImport.State.COMMITTING:
-            return
-        verdicts = intake.check(imp.clinic, rows, options=options(imp))
-        intake.commit(verdicts, user=imp.created_by, source=SOURCE[imp.kind], lab_import=imp, progress=progress)
-        _finish(imp, verdicts, LabImport.State.DONE)
-    cache.delete(key)
+    try:
+        with transaction.atomic():
+            locked = LabImport.objects.select_for_update().get(pk=imp.pk)
+            if locked.state != LabImport.State.COMMITTING:
+                return
+            verdicts = intake.check(imp.clinic, rows, options=options(imp))
+            intake.commit(verdicts, user=imp.created_by, source=SOURCE[imp.kind], lab_import=imp, progress=progress)
+            _finish(imp, verdicts, LabImport.State.DONE)
+    except Exception as exc:
+        # The transaction rolled back: nothing of this file was saved. Say so on the page,
+        # where the user can check it again and save it again (rows saved meanwhile by others
+        # are then duplicates).
+        _fail(imp, f"The save failed and nothing was saved ({type(exc).__name__}: {str(exc)[:200]}). "
+                   "Check the file again, then save it.")
+        raise
+    finally:
+        cache.delete(key)
 
 
 def start(imp: LabImport, phase: str) -> bool:

@@ -22,7 +22,7 @@ import dataclasses
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from fractions import Fraction
@@ -47,7 +47,9 @@ _LOINC_SHAPE = re.compile(r"[0-9]{1,7}-[0-9]")
 BUILT_IN_NAMES: dict[str, str] = {
     **{AnalyteAlias.key_of(a.code): a.code for a in ANALYTES.values()},
     **{AnalyteAlias.key_of(a.label): a.code for a in ANALYTES.values()},
+    **{AnalyteAlias.key_of(name): analyte for analyte, names in codes.SYNONYMS.items() for name in names},
     **{AnalyteAlias.key_of(code): analyte for code, analyte in codes.LOINC.items()},
+    **{"ln" + AnalyteAlias.key_of(code): analyte for code, analyte in codes.LOINC.items()},  # "LN:1742-6"
 }
 CHUNK = 500  # patients per query when looking up stored results
 
@@ -174,7 +176,7 @@ def read_time(raw: str | datetime, zone, options: Options) -> datetime:
         raise Refused("collected_at", "The collection time is empty.")
     value = None
     text = re.sub(r"\s+", " ", text)
-    if not re.search(r"[0-9]{1,2}:[0-9]{2}", text):
+    if re.fullmatch(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}|[0-9]{1,2}[./-][0-9]{1,2}[./-][0-9]{2,4}", text):
         raise Refused("collected_at", f"{text[:40]!r} gives no time of day: the collection time is needed to the "
                                       "minute (a dose is taken twice a day).")
     text = re.sub(r"(:[0-9]{2}(?:\.[0-9]+)?) (Z|[+-][0-9]{2}:?[0-9]{2})$", r"\1\2", text)
@@ -198,7 +200,21 @@ def read_time(raw: str | datetime, zone, options: Options) -> datetime:
         if value is None:
             raise Refused("collected_at", f"{text[:40]!r} is not a date and time in the chosen format "
                                           f"({DATE_FORMATS[options.date_format]}).")
-    return value if value.tzinfo else value.replace(tzinfo=zone)
+    return value if value.tzinfo else _local(value, zone)
+
+
+def _local(value: datetime, zone) -> datetime:
+    """A wall-clock time in the clinic's zone; one that the clock change makes happen twice
+    or not at all is refused rather than guessed."""
+    first, second = value.replace(tzinfo=zone, fold=0), value.replace(tzinfo=zone, fold=1)
+    if first.utcoffset() == second.utcoffset():
+        return first
+    back = first.astimezone(UTC).astimezone(zone).replace(tzinfo=None)
+    if back != value:
+        raise Refused("collected_at", f"{value:%Y-%m-%d %H:%M} does not exist in the clinic's time zone (the clocks "
+                                      "went forward): send the time with its UTC offset.")
+    raise Refused("collected_at", f"{value:%Y-%m-%d %H:%M} happens twice in the clinic's time zone (the clocks went "
+                                  "back): send the time with its UTC offset.")
 
 
 def _limits(sent: Sent) -> dict[str, str | Decimal | None]:
@@ -256,8 +272,9 @@ def read_row(sent: Sent, *, patients: dict[str, Patient], aliases: dict[str, str
         limits = _limits(sent)
         unit = codes.unit_from_ucum(sent.unit) if sent.unit.strip() else ""
         if not unit and len(set(ANALYTES[analyte].units.values())) > 1:
-            raise Refused("unit", f"The unit is missing: {label} is reported in {', '.join(ANALYTES[analyte].units)}, "
-                                  "which differ; the laboratory must say which (nothing is assumed).")
+            kinds = {factor: name for name, factor in reversed(ANALYTES[analyte].units.items())}
+            raise Refused("unit", f"The unit is missing: {label} may be reported in {' or '.join(kinds.values())}, "
+                                  "which are not the same numbers; the laboratory must say which (nothing is assumed).")
         default = defaults.get(analyte)
         try:
             read = read_entry(analyte, value.number, unit or None, uln=limits["uln"], lln=limits["lln"],

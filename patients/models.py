@@ -6,6 +6,7 @@ Nothing here is hard-deleted through the UI; every change is kept by django-simp
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
@@ -849,11 +850,6 @@ class LabImport(models.Model):
     def __str__(self) -> str:
         return f"{self.get_kind_display()} {self.name or self.pk} ({self.get_state_display().lower()})"
 
-    @property
-    def saved_count(self) -> int:
-        """Results created or corrected by this import."""
-        return int(self.counts.get("create", 0)) + int(self.counts.get("amend", 0)) if self.state == self.State.DONE \
-            or self.kind == self.Kind.HL7 else 0
 
     @property
     def percent(self) -> int:
@@ -870,7 +866,7 @@ class AnalyteAlias(models.Model):
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="analyte_aliases")
     name = models.CharField(max_length=80, help_text="As the laboratory writes it; matched without case or spaces.")
-    key = models.CharField(max_length=80, editable=False)
+    key = models.CharField(max_length=80, editable=False, help_text="The name as matched (AnalyteAlias.key_of).")
     analyte = models.CharField(max_length=30, choices=ANALYTE_CHOICES)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
@@ -892,7 +888,10 @@ class AnalyteAlias(models.Model):
 
     @staticmethod
     def key_of(name: str) -> str:
-        return "".join(name.split()).casefold()
+        """The name as matched: compatibility-normalised (full-width letters, non-breaking
+        hyphens), without case, and letters and digits only (no spaces, dots, dashes or
+        invisible characters), so that "A.L.T", "ＡＬＴ" and "ALT" are one name."""
+        return "".join(ch for ch in unicodedata.normalize("NFKC", name).casefold() if ch.isalnum())
 
 
 class ImportMappingQuerySet(ClinicScopedQuerySet["ImportMapping"]):

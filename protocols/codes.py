@@ -50,6 +50,18 @@ LOINC: dict[str, str] = {
 }
 LOINC_SOURCE = "LOINC 2.78, loinc.org"
 
+# Names laboratories commonly print for these tests (the LOINC component names and their
+# usual abbreviations, loinc.org; the IFCC's ALT/AST and their older GPT/GOT names). They
+# are the app's own, like the LOINC codes: no clinic can teach them as another test.
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "alt": ("ALAT", "GPT", "SGPT", "Alanine aminotransferase", "ALT (GPT)"),
+    "ast": ("ASAT", "GOT", "SGOT", "Aspartate aminotransferase", "AST (GOT)"),
+    "total_bilirubin": ("Bilirubin", "Bilirubin total", "Bilirubin.total", "TBIL", "T-Bili"),
+    "creatinine": ("Creat", "Crea", "Serum creatinine"),
+    "cpk": ("CK", "Creatine kinase", "CK total", "Creatine phosphokinase"),
+    "hemoglobin": ("Hb", "Hgb", "Haemoglobin"),
+}
+
 # UCUM code (case-sensitive) -> the unit as protocols.analytes writes it. Source: ucum.org.
 UCUM: dict[str, str] = {
     "U/L": "U/L",

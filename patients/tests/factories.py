@@ -263,7 +263,7 @@ class AnalyteAliasFactory(DjangoModelFactory[AnalyteAlias]):
         model = AnalyteAlias
 
     clinic = factory.SubFactory("accounts.tests.factories.ClinicFactory")
-    name = "SGPT"
+    name = "Leberwert 1"
     analyte = "alt"
     created_by = factory.SubFactory("accounts.tests.factories.UserFactory")
 

@@ -235,8 +235,8 @@ def test_dry_run_must_be_said_exactly(client, world):
                            **auth(world["key"]))
     assert response.status_code == 400 and not LabImport.objects.exists()
     content = (DATA / "fhir_bundle_good.json").read_bytes()
-    for value in ("on", "maybe"):
-        response = client.post(reverse("api_fhir_bundle") + f"?dry_run={value}", content,
+    for query in ("dry_run=on", "dry_run=maybe", "dryRun=true", "DRY_RUN=true", "dry_run=", "dry_run=true&dry_run=false"):
+        response = client.post(reverse("api_fhir_bundle") + f"?{query}", content,
                                 content_type="application/fhir+json", **auth(world["key"]))
         assert response.status_code == 400
     assert not LabResult.objects.filter(source="fhir").exists()

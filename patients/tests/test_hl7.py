@@ -77,7 +77,7 @@ def test_two_obr_groups_flags_censored_values_and_a_v23_message(north):
     ack = hl7_feed.receive(msg("oru_r01_v23_flags_two_obr.hl7"))
     assert msa(ack)[1] == "AE" and msa(ack)[3] == "1 of 4 results refused (see ERR)"
     [err] = errs(ack)  # the local name is not known yet
-    assert err[2] == "OBX^8^5" and err[4] == "E" and err[8].startswith("OBX 2: Unknown test") and "SGPT" in err[8]
+    assert err[2] == "OBX^8^3" and err[3].startswith("103^") and err[4] == "E" and err[8].startswith("OBX 2: Unknown test") and "Leberwert" in err[8]
     alt = LabResult.objects.get(analyte="alt")
     assert alt.grade == 2 and alt.collected_at.hour == 8  # 130 U/L = 3.25 x ULN: > 3-5 x ULN, grade 2 (§8.1)
     bili = LabResult.objects.get(analyte="total_bilirubin")
@@ -151,6 +151,14 @@ def test_the_mrn_is_the_pid3_repetition_of_type_mr(north):
     raw = msg("oru_r01_good.hl7").replace(b"PID|1||A100^^^CITYHOSP^MR||", b"PID|1||X123^^^OTHER^PI~A100^^^CITYHOSP^MR||")
     assert msa(hl7_feed.receive(raw))[1] == "AA"
     assert LabResult.objects.filter(patient__mrn="A100").count() == 3
+
+
+def test_two_different_mrns_in_pid3_are_refused_not_guessed(north):
+    PatientFactory(clinic=north, mrn="A101")
+    raw = msg("oru_r01_good.hl7").replace(b"PID|1||A100^^^CITYHOSP^MR||", b"PID|1||A100^^^CITYHOSP^MR~A101^^^CITYHOSP^MR||")
+    ack = hl7_feed.receive(raw)
+    assert msa(ack)[1] == "AE" and not LabResult.objects.exists()
+    assert all(e[2] == "PID^1^3" and e[3].startswith("204^") for e in errs(ack))
 
 
 def test_not_hl7_at_all_is_rejected(north):

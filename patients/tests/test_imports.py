@@ -308,7 +308,8 @@ def test_clinic_admin_of_two_clinics_sees_only_their_imports(client, clinic_a, c
     assert client.get(reverse("import_detail", args=[theirs.pk])).status_code == 403
 
 
-@pytest.mark.parametrize("name", ["ALT", "alt", "Total bilirubin", "1742-6", " 2160 - 0 "])
+@pytest.mark.parametrize("name", ["ALT", "alt", "Total bilirubin", "1742-6", " 2160 - 0 ", "ＡＬＴ", "ALT\u200b", "A.L.T",
+                                  "alt.", "LN:1742-6", "17426", "1742\u20116", "GPT", "SGOT", "CK"])
 def test_the_apps_own_names_cannot_be_taught_as_another_test(client, clinic_admin, clinic_a, name):
     client.force_login(clinic_admin)
     response = client.post(reverse("test_names"), {"clinic": clinic_a.pk, "alias-name": name, "alias-analyte": "ast"})
@@ -319,7 +320,7 @@ def test_a_clinic_admin_forgets_a_name_and_both_are_on_the_trail(client, clinic_
     from accounts.models import AuditEvent
 
     client.force_login(clinic_admin)
-    client.post(reverse("test_names"), {"clinic": clinic_a.pk, "alias-name": "SGPT", "alias-analyte": "alt"})
+    client.post(reverse("test_names"), {"clinic": clinic_a.pk, "alias-name": "Leberwert 1", "alias-analyte": "alt"})
     alias = AnalyteAlias.objects.get()
     client.post(reverse("test_names"), {"clinic": clinic_a.pk, "remove": alias.pk})
     assert not AnalyteAlias.objects.exists()

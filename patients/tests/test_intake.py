@@ -103,13 +103,13 @@ def test_loinc_ucum_and_conversion_without_rounding(clinic, patient, nurse):
 
 
 def test_clinic_local_names_are_matched_after_loinc(clinic, patient, nurse):
-    AnalyteAlias.objects.create(clinic=clinic, name="SGPT", analyte="alt", created_by=nurse)
-    [by_alias, by_label] = intake.check(clinic, [row(test="sgpt"), row(line=3, test="AST", at="2026-11-20 09:16")])
+    AnalyteAlias.objects.create(clinic=clinic, name="Leberwert 1", analyte="alt", created_by=nurse)
+    [by_alias, by_label] = intake.check(clinic, [row(test="LEBERWERT-1"), row(line=3, test="SGOT", at="2026-11-20 09:16")])
     assert (by_alias.outcome, by_alias.analyte) == (Outcome.CREATE, "alt")
     assert (by_label.outcome, by_label.analyte) == (Outcome.CREATE, "ast")
     other = ClinicFactory()
     PatientFactory(clinic=other, mrn="A100")
-    [elsewhere] = intake.check(other, [row(test="SGPT")])
+    [elsewhere] = intake.check(other, [row(test="Leberwert 1")])
     assert elsewhere.outcome is Outcome.REFUSE and elsewhere.field == "test"
 
 
@@ -219,3 +219,12 @@ def test_iso_with_a_space_before_the_offset_is_read(clinic, patient):
     assert v.outcome is Outcome.CREATE and v.collected_at.utcoffset().total_seconds() == 3600
     [v] = intake.check(clinic, [row(at="2026-11-20")])
     assert "no time of day" in v.reason
+
+
+@pytest.mark.parametrize(("at", "problem"), [("2026-10-25 01:30", "happens twice"),
+                                              ("2026-03-29 01:30", "does not exist")])
+def test_a_local_time_the_clock_change_makes_ambiguous_is_refused(clinic, patient, at, problem):
+    [v] = intake.check(clinic, [row(at=at)])
+    assert v.outcome is Outcome.REFUSE and v.field == "collected_at" and problem in v.reason
+    [v] = intake.check(clinic, [row(at=at.replace(" ", "T") + "+01:00" if "10-25" in at else at + "+00:00")])
+    assert v.outcome is Outcome.CREATE
