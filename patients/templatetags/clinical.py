@@ -45,6 +45,14 @@ def measured(lab, which: str = "value"):
 
 
 @register.filter
+def bound(lab) -> str:
+    """"≥" or "≤" before the multiple and the grade of a censored result: graded at its
+    bound, the true value (and grade) may be beyond it (reliability.md I3)."""
+    comparator = (lab.get("comparator") if isinstance(lab, dict) else getattr(lab, "comparator", "")) or ""
+    return "≥" if comparator.startswith(">") else "≤" if comparator.startswith("<") else ""
+
+
+@register.filter
 def xuln(value):
     """× ULN to 2 decimals, rounded up: never shown below a threshold it is above
     (reference §4, A7; protocols.analytes.ratio_to_decimal)."""

@@ -154,6 +154,9 @@ def test_censored_value_is_stored_as_a_bound(clinic, patient, nurse):
     assert (lab.comparator, lab.reported_value) == ("<", Decimal("0.1"))
     assert str(lab) == "Total bilirubin <0.1 mg/dL"
     assert "censored" in lab.grade_basis
+    from patients.templatetags.clinical import bound, measured
+
+    assert (measured(lab), bound(lab)) == ("<0.1", "≤")
     [again] = intake.check(clinic, [row(test="1975-2", value="0.1", unit="mg/dL")])
     assert again.outcome is Outcome.REFUSE  # 0.1 is not "<0.1"
 
