@@ -56,7 +56,12 @@ def earlier_copies(imp: LabImport) -> list[LabImport]:
 
 
 def table(imp: LabImport) -> csv_import.Table:
-    return csv_import.read(bytes(imp.content))
+    """The file read as a table, once per import object (a request reads it for the page,
+    the mapping, the row count and the check)."""
+    cached = getattr(imp, "_table", None)
+    if cached is None:
+        cached = imp._table = csv_import.read(bytes(imp.content))
+    return cached
 
 
 def remembered_mapping(imp: LabImport, tab: csv_import.Table) -> dict[str, int | None]:
