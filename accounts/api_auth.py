@@ -2,8 +2,8 @@
 
 `Authorization: Bearer <key>`. The key is 40 random URL-safe characters; only its
 SHA-256 is stored. A request authenticated with a key acts as the key's user in the key's
-clinic only, with that user's roles there: `api_clinic_ids` is what every API view scopes
-by, so another clinic's object is a 404 exactly as on the pages."""
+clinic only, with that user's roles there: every API view scopes by
+`queryset.for_clinic(request.auth.clinic_id)` (accounts.access.ClinicScopedQuerySet), so another clinic's object is a 404 exactly as on the pages."""
 
 from __future__ import annotations
 
@@ -70,11 +70,6 @@ class BearerKeyAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="api"'
-
-
-def api_clinic_ids(request) -> list[int]:
-    token = request.auth
-    return [token.clinic_id] if isinstance(token, ApiToken) else []
 
 
 def has_api_role(request, *roles: str) -> bool:

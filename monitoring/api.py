@@ -6,7 +6,6 @@ from __future__ import annotations
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, serializers
 
-from accounts.api_auth import api_clinic_ids
 from accounts.clinic_time import clinic_today
 from monitoring import rules
 from monitoring.models import ClinicSettings, MonitoringItem
@@ -39,7 +38,7 @@ class MonitoringStatusList(generics.ListAPIView):
     pagination_class = Pages
 
     def get_queryset(self):
-        rows = (MonitoringItem.objects.filter(clinic_id__in=api_clinic_ids(self.request))
+        rows = (MonitoringItem.objects.for_clinic(self.request.auth.clinic_id)
                 .select_related("course__patient", "requirement").order_by("course__patient__mrn", "requirement__code",
                                                                            "pk"))
         if (patient := id_param(self.request, "patient")) is not None:

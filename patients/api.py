@@ -22,7 +22,6 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from accounts.api_auth import api_clinic_ids
 from accounts.converters import MAX_ID
 from patients import fhir_import, imports, intake
 from patients.intake import Outcome, Sent
@@ -102,17 +101,13 @@ class RecommendationSerializer(serializers.ModelSerializer):
                 for r in (rec.output or {}).get("rules", [])]
 
 
-def _scoped(request: Request, queryset, lookup: str):
-    return queryset.filter(**{f"{lookup}__in": api_clinic_ids(request)})
-
-
 @extend_schema(tags=["patients"], parameters=[OpenApiParameter("mrn", str, description="Exact MRN")])
 class PatientList(generics.ListAPIView):
     serializer_class = PatientSerializer
     pagination_class = Pages
 
     def get_queryset(self):
-        rows = _scoped(self.request, Patient.objects.select_related("clinic"), "clinic").order_by("mrn", "pk")
+        rows = Patient.objects.select_related("clinic").for_clinic(self.request.auth.clinic_id).order_by("mrn", "pk")
         if mrn := self.request.query_params.get("mrn"):
             rows = rows.filter(mrn=mrn)
         return rows
@@ -124,7 +119,7 @@ class PatientDetail(generics.RetrieveAPIView):
     lookup_url_kwarg = "patient_pk"
 
     def get_queryset(self):
-        return _scoped(self.request, Patient.objects.select_related("clinic"), "clinic")
+        return Patient.objects.select_related("clinic").for_clinic(self.request.auth.clinic_id)
 
 
 @extend_schema(tags=["lab results"], parameters=[
@@ -137,7 +132,7 @@ class LabResultList(generics.ListAPIView):
     pagination_class = Pages
 
     def get_queryset(self):
-        rows = _scoped(self.request, LabResult.objects.select_related("patient"), "patient__clinic") \
+        rows = LabResult.objects.select_related("patient").for_clinic(self.request.auth.clinic_id) \
             .order_by("-collected_at", "-pk")
         params = self.request.query_params
         if (patient := id_param(self.request, "patient")) is not None:
@@ -153,7 +148,7 @@ class LabResultDetail(generics.RetrieveAPIView):
     lookup_url_kwarg = "lab_pk"
 
     def get_queryset(self):
-        return _scoped(self.request, LabResult.every.select_related("patient"), "patient__clinic")
+        return LabResult.every.select_related("patient").for_clinic(self.request.auth.clinic_id)
 
 
 @extend_schema(tags=["recommendations"], parameters=[
@@ -164,8 +159,8 @@ class RecommendationList(generics.ListAPIView):
     pagination_class = Pages
 
     def get_queryset(self):
-        rows = _scoped(self.request, Recommendation.objects.select_related("course__patient"),
-                       "course__patient__clinic").order_by("-created_at", "-pk")
+        rows = (Recommendation.objects.select_related("course__patient").for_clinic(self.request.auth.clinic_id)
+                .order_by("-created_at", "-pk"))
         params = self.request.query_params
         if wanted := params.get("status"):
             if wanted not in Recommendation.Status.values:

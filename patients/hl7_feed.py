@@ -193,16 +193,21 @@ def ack(message: hl7.Message | None, code: str, text: str = "", raw: str = "",
         return f"MSH|^~\\&|ALECTINIB||||{stamp}||ACK|ACK{stamp}|P|2.5.1\r{msa}"
     reply = message.create_ack(ack_code=code)
     lines = str(reply).split("\r")
-    lines = [f"{line}|{_escape(text[:MAX_ACK_TEXT])}" if line.startswith("MSA") and text else line for line in lines]
+    lines = [f"{line}|{_escape(text[:MAX_ACK_TEXT], message)}" if line.startswith("MSA") and text else line
+             for line in lines]
     lines += [f"ERR||{ERR_LOCATION.get(part, f'OBX^{segment}^5').format(segment=segment)}|{ERR_CODE.get(part, ERR_CODE[''])}"
-              f"|E||||{_escape(f'{ref}: {reason}')[:250]}" for segment, ref, part, reason in errors]
+              f"|E||||{_escape(f'{ref}: {reason}', message)[:250]}" for segment, ref, part, reason in errors]
     return "\r".join(lines)
 
 
-def _escape(text: str) -> str:
-    """HL7 escape sequences for the delimiters (v2.5.1 2.7.4)."""
-    return (text.replace("\\", "\\E\\").replace("|", "\\F\\").replace("^", "\\S\\").replace("~", "\\R\\")
-            .replace("&", "\\T\\").replace("\r", " ").replace("\n", " "))
+def _escape(text: str, message: hl7.Message | None = None) -> str:
+    """Text for a field of the answer, with python-hl7's escape sequences for the message's
+    own delimiters (v2.5.1 2.7); a line break would end the segment, so it becomes a space."""
+    flat = text.replace("\r", " ").replace("\n", " ")
+    return (message or _PLAIN).escape(flat)
+
+
+_PLAIN = hl7.parse("MSH|^~\\&|ALECTINIB")
 
 
 def receive(raw: bytes) -> str:

@@ -12,7 +12,6 @@ checks again first, and rows already stored are duplicates.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterator
 
 from celery import current_app
@@ -217,7 +216,3 @@ def outcome_rows(imp: LabImport, only: str | None = None) -> Iterator[list]:
     for row in imp.outcomes:
         if only is None or row[1] == only:
             yield row
-
-
-def outcomes_json(imp: LabImport) -> str:
-    return json.dumps(imp.outcomes)

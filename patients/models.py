@@ -851,9 +851,6 @@ class LabImport(models.Model):
         return f"{self.get_kind_display()} {self.name or self.pk} ({self.get_state_display().lower()})"
 
 
-    @property
-    def percent(self) -> int:
-        return int(100 * self.processed / self.total) if self.total else 0
 
 
 class AnalyteAliasQuerySet(ClinicScopedQuerySet["AnalyteAlias"]):
@@ -861,11 +858,12 @@ class AnalyteAliasQuerySet(ClinicScopedQuerySet["AnalyteAlias"]):
 
 
 class AnalyteAlias(models.Model):
-    """A clinic's local name for a test ("SGPT", "ALT (GPT)"), remembered once a user
+    """A clinic's local name for a test ("Leberwert 1"), remembered once a clinic admin
     has said which analyte it is; LOINC codes are matched first (protocols.codes)."""
 
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="analyte_aliases")
-    name = models.CharField(max_length=80, help_text="As the laboratory writes it; matched without case or spaces.")
+    name = models.CharField(max_length=80, help_text="As the laboratory writes it; matched without case, spaces or "
+                                                     "punctuation.")
     key = models.CharField(max_length=80, editable=False, help_text="The name as matched (AnalyteAlias.key_of).")
     analyte = models.CharField(max_length=30, choices=ANALYTE_CHOICES)
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
