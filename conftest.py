@@ -32,6 +32,7 @@ def _default_requirements(request):
 
     # The data migrations themselves, run again (both are idempotent).
     import_module("monitoring.migrations.0003_default_requirements").create(apps, None)
+    import_module("monitoring.migrations.0014_check_in_requirement").create(apps, None)
     import_module("protocols.migrations.0002_published_protocols").load(apps, None)
 
 

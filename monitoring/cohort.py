@@ -7,16 +7,17 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.db import connection
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.db.models.functions import TruncDate
 
 from accounts.clinic_time import clinic_day_start, clinic_zone
 from accounts.models import Clinic, User
 from monitoring import rules
 from monitoring.models import ClinicSettings, Requirement
-from patients.models import DoseChangeEvent, LabResult, TreatmentCourse
+from patients.models import CheckIn, DoseChangeEvent, LabResult, SupplyStatus, TreatmentCourse
 from protocols.dosing import LEVELS, level_of
 
 
@@ -107,6 +108,32 @@ def overview(*, user: User, today: date, clinic_id: int | None = None, months: i
         "reasons": [{"toxicity": t, "kind": k, "count": n} for (t, k), n in reasons.most_common()],
         "on_treatment_median_days": statistics.median(on_treatment_days) if on_treatment_days else None,
         "on_time": on_time_share(course_rows=course_rows, today=today),
+        "program": program_summary(courses=courses, today=today),
+    }
+
+
+PDC_BANDS = (("under 50 %", None, Decimal("0.5")), ("50–79 %", Decimal("0.5"), Decimal("0.8")),
+             ("80–89 %", Decimal("0.8"), Decimal("0.9")), ("90 % or more", Decimal("0.9"), None))
+
+
+def program_summary(*, courses, today: date, window_days: int = 90) -> dict:
+    """The oral therapy program across the cohort (issue #16), counted by the database:
+    patients by proportion of days covered (from dispensings), and the check-ins of the
+    last `window_days` days done by their due date (+ the clinic's grace)."""
+    active = courses.filter(end_date__isnull=True)
+    bands = {f"b{i}": Count("pk", filter=(Q(pdc__gte=lo) if lo is not None else Q())
+                            & (Q(pdc__lt=hi) if hi is not None else Q()) & Q(pdc__isnull=False))
+             for i, (_, lo, hi) in enumerate(PDC_BANDS)}
+    got = SupplyStatus.objects.filter(course__in=active.values("pk")).aggregate(**bands, n=Count("pk"))
+    checks = CheckIn.objects.filter(course__in=courses.values("pk"), done_on__gte=today - timedelta(days=window_days),
+                                    due_on__isnull=False).aggregate(n=Count("pk"), on_time=Count("pk", filter=Q(on_time=True)))
+    with_pdc = sum(got[f"b{i}"] for i in range(len(PDC_BANDS)))
+    return {
+        "pdc_bands": [{"label": label, "count": got[f"b{i}"]} for i, (label, _, _) in enumerate(PDC_BANDS)],
+        "with_pdc": with_pdc,
+        "check_ins_due": checks["n"], "check_ins_on_time": checks["on_time"],
+        "check_ins_share": round(100 * checks["on_time"] / checks["n"]) if checks["n"] else None,
+        "window_days": window_days,
     }
 
 

@@ -34,8 +34,11 @@ class ScheduleForm(forms.Form):
                                          help_text="Results that satisfy it when all are collected the same day.")
     first_every = forms.IntegerField(min_value=1, max_value=365, required=False, label="Every")
     first_unit = forms.ChoiceField(choices=UNIT_CHOICES, initial="days", label="Unit")
-    first_months = forms.IntegerField(min_value=1, max_value=120, required=False,
-                                      label="For the first … months (empty: throughout)")
+    first_months = forms.IntegerField(min_value=1, max_value=3660, required=False,
+                                      label="For the first … (empty: throughout)")
+    first_length_unit = forms.ChoiceField(choices=UNIT_CHOICES, initial="months", required=False, label="Unit of that length",
+                                          help_text="Days count from day 0, the first dose: 'every 7 days for the first "
+                                                    "15 days' is day 7 and day 14.")
     then_every = forms.IntegerField(min_value=1, max_value=365, required=False, label="Then every")
     then_unit = forms.ChoiceField(choices=UNIT_CHOICES, initial="months", label="Unit")
     note = forms.CharField(max_length=200, required=False, label="Reason for the change")
@@ -55,6 +58,8 @@ class ScheduleForm(forms.Form):
 
     def clean(self):
         data = super().clean()
+        if data.get("first_months") and data.get("first_length_unit") == "months" and data["first_months"] > 120:
+            self.add_error("first_months", "At most 120 months.")
         if data.get("then_every") and not data.get("first_months"):
             self.add_error("first_months", "Say how long the first phase lasts before the 'then' phase starts.")
         if data.get("first_months") and not data.get("first_every"):
@@ -66,7 +71,11 @@ class ScheduleForm(forms.Form):
         phases = []
         if d.get("first_every"):
             key = "every_days" if d["first_unit"] == "days" else "every_months"
-            phases.append({"months": d.get("first_months"), key: d["first_every"]})
+            length = d.get("first_months")
+            if length and d.get("first_length_unit") == "days":
+                phases.append({"months": None, "days": length, key: d["first_every"]})
+            else:
+                phases.append({"months": length, key: d["first_every"]})
             if d.get("first_months") and d.get("then_every"):
                 key = "every_days" if d["then_unit"] == "days" else "every_months"
                 phases.append({"months": None, key: d["then_every"]})
@@ -80,7 +89,9 @@ class ScheduleForm(forms.Form):
         if phases:
             p = phases[0]
             initial.update(first_every=p.get("every_days") or p.get("every_months"),
-                           first_unit="days" if p.get("every_days") else "months", first_months=p.get("months"))
+                           first_unit="days" if p.get("every_days") else "months",
+                           first_months=p.get("days") or p.get("months"),
+                           first_length_unit="days" if p.get("days") else "months")
         if len(phases) > 1:
             p = phases[1]
             initial.update(then_every=p.get("every_days") or p.get("every_months"),
@@ -99,7 +110,7 @@ class NewRequirementForm(ScheduleForm):
 class ClinicSettingsForm(forms.ModelForm):
     class Meta:
         model = ClinicSettings
-        fields = ["due_soon_days", "grace_days", "escalation_days", "digest_time", "digest_counts_only"]
+        fields = ["due_soon_days", "grace_days", "escalation_days", "fill_check_days", "patient_phone", "digest_time", "digest_counts_only"]
         widgets = {"digest_time": forms.TimeInput(attrs={"type": "time"}, format="%H:%M")}
 
 

@@ -47,6 +47,12 @@ class ClinicSettings(models.Model):
     digest_time = models.TimeField(default=time(7, 0), help_text="Local time of the daily digest.")
     digest_counts_only = models.BooleanField(
         default=False, help_text="Send only counts and a link (no MRNs) in the daily digest.")
+    patient_phone = models.CharField(
+        max_length=40, blank=True, help_text="The number patients call with questions or symptoms (printed on the handout).")
+    fill_check_days = models.PositiveSmallIntegerField(
+        default=7, validators=[MaxValueValidator(rules.MAX_SETTING_DAYS)],
+        help_text="Days after a prescription before 'no fill confirmed' shows on the worklist (0 to 60; clinic policy, "
+                  "the reference gives no number).")
     last_digest_date = models.DateField(null=True, blank=True, editable=False)
 
     history = HistoricalRecords(bases=[HistoryIP])
@@ -142,7 +148,10 @@ class RequirementVersion(models.Model):
         for p in phases:
             every = f"every {p.every_days} days" if p.every_days else (
                 "monthly" if p.every_months == 1 else f"every {p.every_months} months")
-            parts.append(f"{every} for {p.months} month{'s' if p.months != 1 else ''}" if p.months else every)
+            if p.days:
+                parts.append(f"{every} for the first {p.days} days")
+            else:
+                parts.append(f"{every} for {p.months} month{'s' if p.months != 1 else ''}" if p.months else every)
         return ", then ".join(parts)
 
 

@@ -43,12 +43,15 @@ def add_months(day: date, months: int) -> date:
 
 @dataclass(frozen=True)
 class Phase:
-    """`months` long (None: open-ended), one test every `every_days` days or
-    `every_months` calendar months."""
+    """`months` calendar months long, or `days` days long (None and None: open-ended),
+    one test every `every_days` days or `every_months` calendar months. A phase of days
+    serves the check-ins' "day 7 and day 14, then every 4 weeks" (issue #16): 15 days of
+    every 7 days, then every 28 (the phase ends before its last day + 1, as every phase)."""
 
     months: int | None
     every_days: int | None = None
     every_months: int | None = None
+    days: int | None = None
 
     def step(self, day: date) -> date:
         if self.every_days:
@@ -56,8 +59,12 @@ class Phase:
         return add_months(day, self.every_months or 1)
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in (("months", self.months), ("every_days", self.every_days),
+        return {k: v for k, v in (("months", self.months), ("days", self.days), ("every_days", self.every_days),
                                   ("every_months", self.every_months)) if v is not None or k == "months"}
+
+    @property
+    def open_ended(self) -> bool:
+        return self.months is None and self.days is None
 
 
 @dataclass(frozen=True)
@@ -69,14 +76,17 @@ class Schedule:
         phases = []
         for i, p in enumerate(data.get("phases", [])):
             months, days, every_months = p.get("months"), p.get("every_days"), p.get("every_months")
+            length = p.get("days")
             if (days is None) == (every_months is None):
                 raise InputError(f"Phase {i + 1}: give exactly one of every_days or every_months.")
-            for name, v in (("months", months), ("every_days", days), ("every_months", every_months)):
+            if months is not None and length is not None:
+                raise InputError(f"Phase {i + 1}: give its length in months or in days, not both.")
+            for name, v in (("months", months), ("days", length), ("every_days", days), ("every_months", every_months)):
                 if v is not None and (not isinstance(v, int) or isinstance(v, bool) or v < 1):
                     raise InputError(f"Phase {i + 1}: {name} must be a whole number of at least 1.")
-            if months is None and i != len(data["phases"]) - 1:
+            if months is None and length is None and i != len(data["phases"]) - 1:
                 raise InputError("Only the last phase can be open-ended.")
-            phases.append(Phase(months, days, every_months))
+            phases.append(Phase(months, days, every_months, length))
         return cls(tuple(phases))
 
     def as_dict(self) -> dict[str, Any]:
@@ -85,13 +95,13 @@ class Schedule:
     def bounds(self, start: date) -> list[tuple[date, date | None, Phase]]:
         """Each phase with its first day and the day after its last (None: open-ended)."""
         out: list[tuple[date, date | None, Phase]] = []
-        begin, months = start, 0
+        begin, months, days = start, 0, 0
         for phase in self.phases:
-            if phase.months is None:
+            if phase.open_ended:
                 out.append((begin, None, phase))
                 break
-            months += phase.months
-            end = add_months(start, months)
+            months, days = months + (phase.months or 0), days + (phase.days or 0)
+            end = add_months(start, months) + timedelta(days=days)  # months counted from the start (clamped once)
             out.append((begin, end, phase))
             begin = end
         return out
@@ -174,6 +184,14 @@ def overdue_from(due: date | None, *, grace_days: int = DEFAULT_GRACE_DAYS, snoo
     return first
 
 
+# Structured check-ins (issue #16): the reference gives no interval; ASCO/ONS oral-therapy
+# standards ask for an assessment at every contact. The default is clinic policy, editable
+# like any requirement: day 7 and day 14, then every 4 weeks.
+CHECK_IN = "checkin"
+CHECK_IN_SCHEDULE = Schedule((Phase(None, every_days=7, days=15), Phase(None, every_days=28)))
+CHECK_IN_SOURCE = ("Clinic policy: the reference has no check-in interval (ASCO/ONS oral anticancer therapy standards: "
+                   "assess adherence and toxicity at every contact); default day 7 and day 14, then every 4 weeks")
+
 # The default schedule per requirement (reference §5). `label_interval` False marks
 # clinic policy: the label gives no number, so nothing is due until a clinic sets one.
 @dataclass(frozen=True)
@@ -202,6 +220,7 @@ DEFAULT_REQUIREMENTS: tuple[RequirementDef, ...] = (
                    "Not in the label — clinic policy", False),
     RequirementDef("cmin", "Alectinib trough (Cmin)", ("alectinib_cmin",), Schedule(),
                    "Reference §10: research target ≥ 435 ng/mL, not in the label — clinic policy", False),
+    RequirementDef(CHECK_IN, "Check-in (phone or visit)", (), CHECK_IN_SCHEDULE, CHECK_IN_SOURCE, False),
 )
 
 

@@ -16,9 +16,9 @@ from django.utils import timezone
 
 from accounts.clinic_time import clinic_day_start, clinic_today, on_clinic_days, user_clinics
 from accounts.models import Clinic, User
-from monitoring import rules
+from monitoring import program, rules
 from monitoring.models import ClinicSettings, MonitoringItem, Requirement
-from patients.models import DesensitizationPlan, LabResult, PlanDay, Recommendation, TreatmentCourse
+from patients.models import DesensitizationPlan, LabResult, PlanDay, Recommendation, SupplyStatus, TreatmentCourse
 from protocols.dosing import DoseState
 
 
@@ -79,6 +79,7 @@ class ClinicDay:
     today: date
     due_soon_days: int
     grace_days: int = rules.DEFAULT_GRACE_DAYS
+    fill_check_days: int = 7
 
 
 def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | None = None) -> dict[int, ClinicDay]:
@@ -86,9 +87,10 @@ def clinic_days(*, user: User, now: datetime | None = None, clinic_id: int | Non
     query, for the settings; memberships are cached per request)."""
     now = now or timezone.now()
     clinics = [c for c in user_clinics(user) if not clinic_id or c.pk == clinic_id]
-    cfg = {cid: (soon, grace) for cid, soon, grace in
-           ClinicSettings.objects.filter(clinic__in=clinics).values_list("clinic_id", "due_soon_days", "grace_days")}
-    default = (rules.DEFAULT_DUE_SOON_DAYS, rules.DEFAULT_GRACE_DAYS)
+    cfg = {cid: (soon, grace, fill) for cid, soon, grace, fill in
+           ClinicSettings.objects.filter(clinic__in=clinics).values_list("clinic_id", "due_soon_days", "grace_days",
+                                                                         "fill_check_days")}
+    default = (rules.DEFAULT_DUE_SOON_DAYS, rules.DEFAULT_GRACE_DAYS, ClinicSettings.fill_check_days.field.default)
     return {c.pk: ClinicDay(c, clinic_today(c, now), *cfg.get(c.pk, default)) for c in clinics}
 
 
@@ -101,7 +103,7 @@ def worklist_today(days: dict[int, ClinicDay]) -> date:
 
 PAGE_SIZE = 50
 HIGH_GRADE_DAYS = 14
-SECTIONS = ("overdue", "due_soon", "recommendations", "withheld", "high_grades", "plans")
+SECTIONS = ("overdue", "due_soon", "recommendations", "withheld", "high_grades", "plans", "supply", "education")
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,15 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
             filters.clinic("course__patient__clinic_id"), filters.patients("course__patient"))
         .select_related("course__patient__clinic", "protocol").prefetch_related("protocol__steps")
         .order_by("course__patient__last_name", "pk"),
+        # The oral therapy program (issue #16): supply running out or a prescription not
+        # filled, and courses started without recorded education (or taught another dose).
+        "supply": program.supply_flags(
+            SupplyStatus.objects.for_user(user).filter(filters.clinic("clinic_id"), filters.patients("course__patient")),
+            todays, {cid: d.fill_check_days for cid, d in days.items()})
+        .select_related("course__patient__clinic").order_by("runs_out_on", "unfilled_since", "pk"),
+        "education": program.education_missing(TreatmentCourse.objects.for_user(user).filter(
+            filters.clinic("patient__clinic_id"), filters.patients("patient")))
+        .select_related("patient__clinic").order_by("start_date", "pk"),
     }
 
 
@@ -246,8 +257,27 @@ def _as_is(rows: list, days: dict[int, ClinicDay]) -> list:
     return rows
 
 
+def supply_rows(statuses: list[SupplyStatus], days: dict[int, ClinicDay]) -> list[SupplyRow]:
+    rows = []
+    for s in statuses:
+        day = days.get(s.clinic_id)
+        today = day.today if day else clinic_today(s.course.patient.clinic)
+        fill = day.fill_check_days if day else 7
+        rows.append(SupplyRow(s, s.runs_out_on is not None and s.runs_out_on <= today + timedelta(days=7),
+                              (today - s.unfilled_since).days if s.unfilled_since and
+                              (today - s.unfilled_since).days >= fill else None))
+    return rows
+
+
+@dataclass(frozen=True)
+class SupplyRow:
+    status: SupplyStatus
+    runs_out_soon: bool
+    unfilled_days: int | None  # days since the prescription, when past the clinic's fill-check days
+
+
 ROWS = {"overdue": item_rows, "due_soon": item_rows, "recommendations": _as_is, "withheld": hold_rows,
-        "high_grades": _as_is, "plans": plan_rows}
+        "high_grades": _as_is, "plans": plan_rows, "supply": supply_rows, "education": _as_is}
 
 
 def worklist_all(*, user: User, days: dict[int, ClinicDay], filters: Filters, chunk: int = 500):

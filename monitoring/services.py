@@ -27,7 +27,7 @@ from kombu.exceptions import ChannelError
 from accounts import clinic_time
 from accounts.models import Clinic, Role, User
 from config.celery import app as celery_app
-from monitoring import rules
+from monitoring import program, rules
 from monitoring.models import (
     ClinicSettings,
     Digest,
@@ -41,7 +41,7 @@ from monitoring.models import (
     RequirementVersion,
 )
 from patients import desensitization
-from patients.models import LabResult, Patient, TreatmentCourse
+from patients.models import LabResult, Patient, SupplyStatus, TreatmentCourse
 from patients.recommendations import hold_started, recheck_analytes
 from protocols.errors import InputError, VersionConflict
 
@@ -130,6 +130,9 @@ def _test_days(course: TreatmentCourse, requirements: list[Requirement]) -> dict
     record_days = defaultdict(list)
     for code, day in records.values_list("requirement_code", "performed_on"):
         record_days[code].append(day)
+    # A structured check-in (issue #16) is what satisfies the check-in requirement.
+    record_days[rules.CHECK_IN] += list(course.check_ins.filter(done_on__gte=course.start_date)
+                                        .values_list("done_on", flat=True))
     out: dict[str, list[date]] = {}
     for req in requirements:
         days = list(record_days.get(req.code, []))
@@ -187,6 +190,10 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
         schedule, base = _schedule_in_force(req, day, today)
         anchor = last if base == day else base  # a schedule introduced later counts from its start
         due, notice = rules.due_on(schedule, start=course.start_date, last=anchor, today=today)
+        if req.code == "cpk" and (pain := program.muscle_pain_since(course, last)) is not None \
+                and (due is None or pain < due):
+            # Reference §4.5, §5: a CPK when unexplained muscle pain is reported, at any time on treatment.
+            due, notice = pain, f"muscle pain reported at the check-in of {pain:%d %b %Y} (reference §4.5, §5)"
         if hold and set(req.analytes) & recheck:
             recheck_on = rules.recheck_due(hold_start=hold.effective_date, last=last, every_days=course.recheck_every_days)
             if due is None or recheck_on < due:
@@ -235,6 +242,7 @@ def patient_schedule_recompute(*, patient_id: int, today: date | None = None) ->
     n = 0
     for course in courses:
         course_schedule_recompute(course=course, today=today)
+        program.supply_recompute(course=course, today=today)
         n += 1
     DirtyPatient.objects.filter(patient_id=patient_id).delete()
     return n
@@ -326,6 +334,12 @@ class DigestContent:
     by_test: list[dict]  # {"test", "overdue", "due_today"}, largest first
     most_overdue: list[dict]  # {"mrn", "test", "days"}: the most overdue first, at most DIGEST_LIST_LIMIT
     due_today_list: list[dict]  # {"mrn", "test"}: at most DIGEST_LIST_LIMIT
+    supply: int = 0  # courses whose supply runs out within 7 days or whose prescription is not filled (issue #16)
+    education: int = 0  # courses started without recorded education, or taught another dose
+
+    @property
+    def total(self) -> int:
+        return self.overdue + self.due_today + self.supply + self.education
 
 
 def digest_querysets(*, clinic: Clinic, today: date, escalation_days: int | None = None):
@@ -355,8 +369,16 @@ def digest_content(*, clinic: Clinic, today: date, escalation_days: int | None =
         due_list = [{"mrn": mrn, "test": label} for mrn, label in
                     due.order_by("course__patient__mrn", "pk").values_list("course__patient__mrn",
                                                                           "requirement__label")[:DIGEST_LIST_LIMIT]]
+    program_counts = {"supply": 0, "education": 0}
+    if escalation_days is None:
+        cfg = ClinicSettings.for_clinic(clinic.pk)
+        program_counts = {
+            "supply": program.supply_flags(SupplyStatus.objects.filter(clinic=clinic), {clinic.pk: today},
+                                           {clinic.pk: cfg.fill_check_days}).count(),
+            "education": program.education_missing(TreatmentCourse.objects.filter(patient__clinic=clinic)).count(),
+        }
     return DigestContent(sum(r["overdue"] for r in by_test), sum(r["due_today"] for r in by_test), by_test, most,
-                         due_list)
+                         due_list, **program_counts)
 
 
 def _wants_digests(user: User) -> bool:
@@ -386,7 +408,7 @@ def digests_plan(*, now: datetime) -> dict[str, int]:
                 continue  # another beat or worker took this clinic's day
             summary["clinics"] += 1
             content = digest_content(clinic=clinic, today=today, lists=False)
-            count = content.overdue + content.due_today
+            count = content.total
             escalate = digest_querysets(clinic=clinic, today=today, escalation_days=cfg.escalation_days)[0].count()
             members = clinic.memberships.select_related("user__notification_preference")
             staff = {m.user for m in members if m.role == Role.STAFF and m.user.is_active}

@@ -101,7 +101,8 @@ def _row_context() -> dict:
     #14: a {% url %} or a bound form field per row is most of a page's cost)."""
     patient = reverse("patient_detail", args=[987654321]).split("987654321")
     follow_up = reverse("follow_up", args=[987654321]).split("987654321")
-    return {"patient_url": patient, "follow_up_url": follow_up,
+    program = reverse("program", args=[987654321]).split("987654321")
+    return {"patient_url": patient, "follow_up_url": follow_up, "program_url": program,
             "snooze_default": FollowUpForm().fields["until"].initial.isoformat()}
 
 
@@ -180,6 +181,18 @@ def _csv_row(section: str, row) -> tuple:
         return ("grade_3_or_more", p.clinic.name, p.mrn, p.last_name, p.first_name,
                 f"{row.get_analyte_display()} {row.comparator}{row.value.normalize():f} {row.unit}",
                 clinic_date_of(p.clinic, row.collected_at), f"grade {row.grade}")
+    if section == "supply":
+        st, p = row.status, row.status.course.patient
+        what = "; ".join(x for x in (f"runs out {st.runs_out_on:%Y-%m-%d}" if row.runs_out_soon else "",
+                                     f"no fill {row.unfilled_days} days after the prescription"
+                                     if row.unfilled_days is not None else "") if x)
+        return ("supply", p.clinic.name, p.mrn, p.last_name, p.first_name, what, st.runs_out_on or st.unfilled_since,
+                f"{st.on_hand} capsules on hand" if st.on_hand is not None else "")
+    if section == "education":
+        p = row.patient
+        return ("education", p.clinic.name, p.mrn, p.last_name, p.first_name,
+                "no education recorded" if not row.has_education else f"taught {row.taught_dose} mg, now {row.dose_mg_bid} mg",
+                row.start_date, "")
     plan, day, p = row.plan, row.day, row.plan.patient
     return ("plans", p.clinic.name, p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",
             f"step {day.step} of {plan.n_steps}: {day.morning_mg}/{day.evening_mg} mg" if day else "")

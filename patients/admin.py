@@ -2,14 +2,18 @@ from django.contrib import admin
 
 from accounts.admin import ReadOnlyScopedAdmin, ScopedHistoryAdmin
 from patients.models import (
+    CheckIn,
     ClinicalEvent,
     ConcomitantMedication,
     DesensitizationPlan,
+    Dispensing,
     DoseChangeEvent,
+    EducationRecord,
     LabResult,
     Patient,
     PlanDay,
     PlanDecision,
+    Prescription,
     Recommendation,
     RecommendationComment,
     ReferenceRange,
@@ -118,3 +122,25 @@ class PlanDayAdmin(ReadOnlyScopedAdmin):
 class PlanDecisionAdmin(ReadOnlyScopedAdmin):
     list_display = ["plan", "decision", "decided_by", "decided_at"]
     clinic_path = "plan__course__patient__clinic"
+
+
+# The oral therapy program (issue #16): written through its pages, where the supply and the
+# rules follow each record; read here behind the same clinic gate.
+@admin.register(EducationRecord)
+class EducationRecordAdmin(ReadOnlyScopedAdmin):
+    list_display = ["course", "given_on", "dose_mg_bid", "recorded_by"]
+
+
+@admin.register(Prescription)
+class PrescriptionAdmin(ReadOnlyScopedAdmin):
+    list_display = ["course", "written_on", "capsules", "strength_mg", "void_reason"]
+
+
+@admin.register(Dispensing)
+class DispensingAdmin(ReadOnlyScopedAdmin):
+    list_display = ["course", "dispensed_on", "capsules", "strength_mg", "void_reason"]
+
+
+@admin.register(CheckIn)
+class CheckInAdmin(ReadOnlyScopedAdmin):
+    list_display = ["course", "done_on", "mode", "missed_doses", "on_time", "recorded_by"]

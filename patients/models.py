@@ -405,6 +405,7 @@ class ClinicalEvent(models.Model):
         CNS_PROGRESSION = "cns_progression", "CNS progression"
         GI_PERFORATION = "gi_perforation", "GI perforation"
         CHOLESTASIS = "cholestasis", "Cholestasis (documented)"
+        RESPIRATORY = "respiratory", "Respiratory symptoms, new or worse (investigate for ILD)"
         OTHER = "other", "Other"
 
     class Bradycardia(models.TextChoices):
@@ -912,3 +913,143 @@ class ImportMapping(models.Model):
 
     def __str__(self) -> str:
         return f"Mapping {self.header_key[:8]} for {self.clinic}"
+
+
+# --- the oral therapy program (issue #16) ----------------------------------------------------------
+
+class ProgramQuerySet(ClinicScopedQuerySet):
+    clinic_lookup = "course__patient__clinic"
+
+
+class EducationRecord(AppendOnly):
+    """The education checklist completed with the patient before the first dose (or again
+    after a dose change): which topics were covered, at which dose, by whom and when.
+    Topics and their sources: protocols.oral_program.topics (reference §2, §6)."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="education")
+    given_on = models.DateField()
+    topics = models.JSONField(default=list, help_text="Codes of the topics covered.")
+    dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True, help_text="The dose the patient was taught.")
+    with_whom = models.CharField(max_length=120, blank=True, help_text="Patient, carer, interpreter…")
+    notes = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProgramQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-given_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Education on {self.given_on}"
+
+
+class Prescription(models.Model):
+    """A prescription written: the app chases it until a dispensing is recorded."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="prescriptions")
+    written_on = models.DateField()
+    capsules = models.PositiveIntegerField(help_text="Capsules prescribed.")
+    strength_mg = models.PositiveSmallIntegerField(default=150)
+    note = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    void_reason = models.CharField(max_length=300, blank=True, help_text="Why the record was withdrawn (entered in error).")
+
+    history = HistoricalRecords(bases=[HistoryIP])
+    objects = ProgramQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-written_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Prescription of {self.capsules} × {self.strength_mg} mg on {self.written_on}"
+
+
+class Dispensing(models.Model):
+    """Capsules handed to the patient (the fill of a prescription)."""
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="dispensings")
+    dispensed_on = models.DateField()
+    capsules = models.PositiveIntegerField()
+    strength_mg = models.PositiveSmallIntegerField(default=150)
+    note = models.CharField(max_length=300, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+    void_reason = models.CharField(max_length=300, blank=True, help_text="Why the record was withdrawn (entered in error).")
+
+    history = HistoricalRecords(bases=[HistoryIP])
+    objects = ProgramQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-dispensed_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.capsules} × {self.strength_mg} mg dispensed on {self.dispensed_on}"
+
+
+class CheckIn(AppendOnly):
+    """A structured contact (phone or visit): doses missed, symptoms graded with CTCAE
+    v5.0 (reference §8.3, §8.6, §8.7), medicines that slow the heart, capsules on hand and
+    the nurse's plan. `findings` keeps what the rules made of it (protocols.oral_program)
+    and what the app did: the events, medicines and tests it led to."""
+
+    class Mode(models.TextChoices):
+        PHONE = "phone", "Phone"
+        VISIT = "visit", "Visit"
+
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="check_ins")
+    done_on = models.DateField()
+    mode = models.CharField(max_length=10, choices=Mode.choices)
+    due_on = models.DateField(null=True, blank=True, help_text="The check-in's due date when it was done.")
+    on_time = models.BooleanField(null=True, blank=True, help_text="Done by its due date (plus the clinic's grace days).")
+    missed_doses = models.PositiveSmallIntegerField(default=0, help_text="Doses missed since the last contact.")
+    missed_reason = models.CharField(max_length=300, blank=True)
+    vomited_doses = models.PositiveSmallIntegerField(default=0)
+    symptoms = models.JSONField(default=dict, blank=True, help_text="CTCAE v5.0 grade by term code.")
+    respiratory_new_or_worse = models.BooleanField(default=False)
+    heart_rate = models.PositiveSmallIntegerField(null=True, blank=True)
+    new_medicine = models.CharField(max_length=120, blank=True)
+    new_medicine_category = models.CharField(max_length=20, choices=ConcomitantMedication.Category.choices, blank=True)
+    stopped_medicines = models.CharField(max_length=300, blank=True)
+    capsules_on_hand = models.PositiveIntegerField(null=True, blank=True)
+    plan = models.TextField(blank=True)
+    findings = models.JSONField(default=list, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(auto_now_add=True)
+
+    objects = ProgramQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-done_on", "-pk"]
+        indexes = [models.Index(fields=["course", "done_on"], name="checkin_course_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} check-in on {self.done_on}"
+
+
+class SupplyStatus(models.Model):
+    """Each course's supply as last computed (protocols.oral_program.supply), stored so the
+    worklist filters on it in the database: recomputed on a dispensing, a prescription, a
+    dose change, a desensitization day, a check-in count and by the daily sweep."""
+
+    course = models.OneToOneField(TreatmentCourse, on_delete=models.CASCADE, related_name="supply")
+    clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+", db_index=False)
+    on_hand = models.PositiveIntegerField(null=True, blank=True)
+    runs_out_on = models.DateField(null=True, blank=True)
+    unfilled_since = models.DateField(null=True, blank=True, help_text="Oldest prescription with no dispensing since.")
+    pdc = models.DecimalField("proportion of days covered", max_digits=5, decimal_places=4, null=True, blank=True)
+    computed_on = models.DateField()
+
+    objects = ClinicScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name_plural = "supply statuses"
+        indexes = [
+            models.Index(fields=["clinic", "runs_out_on"], condition=Q(runs_out_on__isnull=False), name="supply_runs_out_idx"),
+            models.Index(fields=["clinic", "unfilled_since"], condition=Q(unfilled_since__isnull=False),
+                         name="supply_unfilled_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Supply of {self.course}: runs out {self.runs_out_on}"

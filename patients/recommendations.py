@@ -103,6 +103,7 @@ def _event_facts(course: TreatmentCourse) -> tuple[dict[str, Any], dict[str, lis
     gi = latest("gi_perforation", open_events)
     scar = next((e for e in reversed(events) if e.kind == "rash" and e.is_scar), None)
     agep = next((e for e in reversed(events) if e.kind == "rash" and e.scar == ClinicalEvent.Scar.AGEP), None)
+    respiratory = latest("respiratory", open_events)
     unlisted = [e for e in open_events if e.kind in UNLISTED_KINDS and (e.grade or 0) >= 3 and not e.is_scar]
     lt_before = [e for e in events if e.kind == "bradycardia" and e.bradycardia == "life_threatening" and e != brady]
     hemo_status = hemo.hemolysis_status if hemo else None
@@ -114,6 +115,8 @@ def _event_facts(course: TreatmentCourse) -> tuple[dict[str, Any], dict[str, lis
         "ild_under_investigation": bool(ild_latest and ild_latest.resolved_date is None
                                         and ild_latest.ild_causality == "investigating"),
         "ild_other_cause": bool(ild_latest and ild_latest.ild_causality == "other_cause"),
+        # Symptoms reported after the last ILD record (a diagnosis answers them, §4.2).
+        "respiratory_symptoms": bool(respiratory and (ild_latest is None or ild_latest.onset_date < respiratory.onset_date)),
         "bradycardia": bradycardia,
         "contributing_medication": bool(brady and brady.contributing_medication),
         "contributing_medication_adjusted": bool(brady and brady.contributing_medication_adjusted),
@@ -129,7 +132,7 @@ def _event_facts(course: TreatmentCourse) -> tuple[dict[str, Any], dict[str, lis
                            else e.get_kind_display(), e.grade) for e in unlisted),
         "life_threatening_bradycardia_occurrences": len(lt_before),
     }
-    used = {"ild": [e for e in (ild or ild_latest,) if e], "bradycardia": [e for e in (brady,) if e],
+    used = {"ild": [e for e in (ild or ild_latest or respiratory,) if e], "bradycardia": [e for e in (brady,) if e],
             "hemolysis": [e for e in (hemo,) if e], "cholestasis": [e for e in (chole,) if e],
             "gi": [e for e in (gi,) if e], "scar": [e for e in (scar,) if e], "unlisted": unlisted}
     return facts, used

@@ -75,6 +75,11 @@ RULES: dict[str, Rule] = {
              "no other cause is identified.",
              "Record the ILD causality: treatment-related (no other cause) means permanent discontinuation "
              "(reference §4.2, A9)."),
+        Rule("ILD-SYMPTOMS", "Reference §4.2 (US PI §5.2); §8.7",
+             "New or worsening respiratory symptoms (breathlessness, cough, fever) reported: investigate promptly for "
+             "ILD / pneumonitis. No dose change until ILD is diagnosed or excluded; record the diagnosis as an ILD "
+             "event, or resolve the symptoms event.",
+             "Investigate promptly for ILD (reference §4.2): the label gives no dose change for symptoms alone."),
         Rule("ILD-OTHER-CAUSE", "Reference §4.2 ambiguity A9",
              "ILD / pneumonitis with another cause identified: the label's discontinuation does not apply; the "
              "hold for the investigation ends, no dose change; prescriber review.",
@@ -190,6 +195,7 @@ class Case:
     ild: bool = False
     ild_under_investigation: bool = False
     ild_other_cause: bool = False
+    respiratory_symptoms: bool = False  # new or worse dyspnea/cough reported, no ILD recorded (§4.2)
     bradycardia: str | None = None  # None, "asymptomatic", "symptomatic", "life_threatening"
     contributing_medication: bool = False
     contributing_medication_adjusted: bool = False
@@ -350,6 +356,8 @@ def _ild(case: Case, grades: dict[str, int]) -> list[Finding]:
         return [Finding("ILD-INVESTIGATING", [Outcome("ILD-INVESTIGATING", Kind.WITHHOLD_PENDING, crit)])]
     if case.ild_other_cause and case.withheld:
         return [Finding("ILD-OTHER-CAUSE", [])]
+    if case.respiratory_symptoms:
+        return [Finding("ILD-SYMPTOMS", [Outcome("ILD-SYMPTOMS", Kind.REVIEW)])]
     return []
 
 

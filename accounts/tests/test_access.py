@@ -72,17 +72,22 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
     plan = plan_start(patient=patient, protocol=protocol, rash_event=rash, start=timezone.localdate(),
                       user=outsider_prescriber)
     digest = DigestFactory(recipient=outsider, clinic=clinic_b, status="failed")
+    from monitoring.program import dispensing_record
+
+    dispensing = dispensing_record(course=patient.courses.get(), user=outsider, dispensed_on=timezone.localdate(),
+                                   capsules=112)
     return {"digest_pk": digest.pk, "patient_pk": patient.pk, "recommendation_pk": rec.pk, "clinic_pk": clinic_b.pk,
             "requirement_pk": own.pk, "item_pk": item.pk, "token": unsubscribe_token(outsider),
             "protocol_pk": protocol.pk, "plan_pk": plan.pk, "day_pk": plan.days.first().pk,
             "lab_pk": LabResult.objects.filter(patient=patient).first().pk,
             "import_pk": LabImportFactory(clinic=clinic_b, kind="hl7", created_by=outsider).pk,
-            "token_pk": ApiTokenFactory(clinic=clinic_b, user=outsider).pk}
+            "token_pk": ApiTokenFactory(clinic=clinic_b, user=outsider).pk,
+            "kind": "dispensing", "record_pk": dispensing.pk}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
 KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token", "protocol_pk",
-                "plan_pk", "day_pk", "digest_pk", "lab_pk", "import_pk", "token_pk"}
+                "plan_pk", "day_pk", "digest_pk", "lab_pk", "import_pk", "token_pk", "kind", "record_pk"}
 
 
 def test_every_url_keyword_is_known():

@@ -23,6 +23,9 @@ ROLE_MATRIX = {
     "logout": ALL, "two_factor_verify": ALL, "two_factor_setup": ALL, "home": ALL, "cohort": ALL,
     "requirements": ALL, "preferences": ALL, "patient_list": ALL, "patient_detail": ALL, "plan_detail": ALL,
     "protocol_list": ALL, "protocol_detail": ALL,
+    # the oral therapy program (issue #16): read by the clinic, written by clinicians
+    "program": ALL, "program_handout": ALL, "program_education": WRITE, "prescription_create": WRITE,
+    "dispensing_create": WRITE, "supply_void": WRITE, "check_in": WRITE,
     # clinical writes
     "patient_create": WRITE, "patient_edit": WRITE, "lab_panel": WRITE, "lab_result": WRITE, "event_create": WRITE,
     "medication_create": WRITE, "recommendation_comment": WRITE, "plan_record_day": WRITE, "record_test": WRITE,

@@ -328,6 +328,11 @@ DIGEST_LEASE_SECONDS = env.int("DIGEST_LEASE_SECONDS", default=300)
 
 # Heartbeat older than this makes /health/ report the scheduler as stale.
 HEARTBEAT_STALE_SECONDS = env.int("HEARTBEAT_STALE_SECONDS", default=300)
+# Issue #16: courses started on or after this date (YYYY-MM-DD) are expected to have their
+# education recorded in the app; the worklist warns about the others. Empty: every course on
+# treatment. A hospital upgrading sets its go-live date, so courses taught on paper before
+# it are not flagged.
+ORAL_PROGRAM_FROM = env.str("ORAL_PROGRAM_FROM", default="")
 
 
 

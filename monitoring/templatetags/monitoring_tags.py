@@ -3,11 +3,14 @@ asks for it by name instead of other apps registering views into it."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django import template
 
-from monitoring import selectors
+from accounts.clinic_time import clinic_today
+from monitoring import program, selectors
+from patients.models import SupplyStatus
 
 register = template.Library()
 
@@ -17,3 +20,17 @@ def patient_monitoring(context: template.Context, patient: Any) -> dict[str, Any
     """Each requirement's last test, next due date and status on the clinic's today, and
     the link to record a test done elsewhere (for those who may write)."""
     return {"patient": patient, "rows": selectors.patient_item_rows(patient), "can_write": context.get("can_write")}
+
+
+@register.inclusion_tag("monitoring/_patient_program.html", takes_context=True)
+def patient_program(context: template.Context, patient: Any, course: Any) -> dict[str, Any]:
+    """The oral therapy program in brief (issue #16): education, supply, the link to the
+    program's page. Two small reads; the page itself has the rest."""
+    out: dict[str, Any] = {"patient": patient, "course": course}
+    if course is not None and course.end_date is None:
+        out["education"] = program.education_state(course)
+        out["supply"] = SupplyStatus.objects.filter(course=course).first()
+        out["today"] = clinic_today(patient.clinic)
+        out["runs_out_soon"] = bool(out["supply"] and out["supply"].runs_out_on
+                                    and out["supply"].runs_out_on <= out["today"] + timedelta(days=7))
+    return out

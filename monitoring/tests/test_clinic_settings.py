@@ -11,10 +11,10 @@ from monitoring.rules import MAX_SETTING_DAYS
 
 pytestmark = pytest.mark.django_db
 
-VALID = {"due_soon_days": "3", "grace_days": "0", "escalation_days": "7", "digest_time": "07:00"}
+VALID = {"due_soon_days": "3", "grace_days": "0", "escalation_days": "7", "fill_check_days": "7", "digest_time": "07:00"}
 
 
-@pytest.mark.parametrize("field", ["due_soon_days", "grace_days", "escalation_days"])
+@pytest.mark.parametrize("field", ["due_soon_days", "grace_days", "escalation_days", "fill_check_days"])
 @pytest.mark.parametrize(("value", "saved"), [(str(MAX_SETTING_DAYS), True), (str(MAX_SETTING_DAYS + 1), False),
                                               ("400", False), ("0", True), ("-1", False)])
 def test_settings_are_bounded_to_60_days(client, clinic_a, clinic_admin, field, value, saved):

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from monitoring import rules
 from monitoring.rules import DEFAULT_REQUIREMENTS, Phase, Schedule, add_months, evaluate, next_due, overdue_from, status
 from protocols.errors import InputError
 
@@ -117,13 +118,44 @@ def test_bad_schedule_is_refused(data, message):
 def test_schedule_round_trips():
     s = Schedule((Phase(3, every_days=14), Phase(None, every_months=1)))
     assert Schedule.from_dict(s.as_dict()) == s
+    assert Schedule.from_dict(rules.CHECK_IN_SCHEDULE.as_dict()) == rules.CHECK_IN_SCHEDULE
+
+
+# Issue #16: check-ins on day 7 and day 14, then every 4 weeks (clinic policy; the
+# reference has no interval). (last check-in as a day number or None, next due day number)
+CHECK_IN_CASES = [
+    (None, 7), (3, 10), (7, 14), (8, 36),  # 8 + 7 = 15 is past the 15-day phase: 8 + 28
+    (14, 42), (20, 48), (42, 70), (70, 98),
+]
+
+
+@pytest.mark.parametrize(("last", "due"), CHECK_IN_CASES)
+def test_check_in_schedule(last, due):
+    start = date(2026, 1, 31)
+    last_day = start + timedelta(days=last) if last is not None else None
+    assert rules.next_due(rules.CHECK_IN_SCHEDULE, start, last_day) == start + timedelta(days=due)
+
+
+def test_a_phase_of_days_and_a_phase_of_months_add_up():
+    s = Schedule((Phase(None, every_days=7, days=10), Phase(1, every_days=14), Phase(None, every_months=1)))
+    bounds = s.bounds(date(2026, 1, 31))
+    assert [b[1] for b in bounds] == [date(2026, 2, 10), date(2026, 3, 10), None]
+
+
+@pytest.mark.parametrize("phase", [{"months": 1, "days": 3, "every_days": 7}, {"days": 0, "every_days": 7},
+                                   {"days": True, "every_days": 7}])
+def test_a_phase_length_is_months_or_days(phase):
+    with pytest.raises(InputError):
+        Schedule.from_dict({"phases": [phase, {"months": None, "every_days": 28}]})
 
 
 def test_defaults_in_the_migration_match_the_rules():
     from importlib import import_module
 
     migration = import_module("monitoring.migrations.0003_default_requirements")
-    for (code, label, analytes, schedule, source, label_interval), req in zip(migration.DEFAULTS, DEFAULT_REQUIREMENTS, strict=True):
+    check_in = import_module("monitoring.migrations.0014_check_in_requirement")
+    rows = [*migration.DEFAULTS, check_in.CHECK_IN]
+    for (code, label, analytes, schedule, source, label_interval), req in zip(rows, DEFAULT_REQUIREMENTS, strict=True):
         assert (code, label, tuple(analytes), source, label_interval) == (req.code, req.label, req.analytes, req.source, req.label_interval)
         assert Schedule.from_dict(schedule) == req.schedule
 

@@ -24,7 +24,7 @@ pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 
 def test_due_dates_are_stored_for_every_requirement(course):
     got = items(course)
-    assert set(got) == {"lft", "cpk", "vitals", "creatinine", "hemoglobin", "brain_imaging", "cmin"}
+    assert set(got) == {"lft", "cpk", "vitals", "creatinine", "hemoglobin", "brain_imaging", "cmin", "checkin"}
     assert got["lft"].due_date == date(2026, 1, 19)  # day 14, no test yet
     assert got["lft"].overdue_from == date(2026, 1, 20)
     assert got["lft"].status_on(TODAY) == "overdue"

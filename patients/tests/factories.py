@@ -20,19 +20,24 @@ from factory.django import DjangoModelFactory
 
 from patients.models import (
     AnalyteAlias,
+    CheckIn,
     ClinicalEvent,
     ConcomitantMedication,
     DesensitizationPlan,
+    Dispensing,
     DoseChangeEvent,
+    EducationRecord,
     ImportMapping,
     LabImport,
     LabResult,
     Patient,
     PlanDay,
     PlanDecision,
+    Prescription,
     Recommendation,
     RecommendationComment,
     ReferenceRange,
+    SupplyStatus,
     TreatmentCourse,
 )
 from protocols import desensitization as desensitization_rules
@@ -275,3 +280,57 @@ class ImportMappingFactory(DjangoModelFactory[ImportMapping]):
     clinic = factory.SubFactory("accounts.tests.factories.ClinicFactory")
     header_key = factory.Sequence(lambda n: hashlib.sha256(str(n).encode()).hexdigest())
     mapping = factory.LazyFunction(lambda: {"mrn": 0, "test": 1, "value": 2, "unit": 3, "collected_at": 4})
+
+
+# --- the oral therapy program (issue #16); the services in monitoring.program record them
+# with their consequences (supply recomputed, events raised).
+
+class EducationRecordFactory(DjangoModelFactory[EducationRecord]):
+    class Meta:
+        model = EducationRecord
+
+    course = factory.SubFactory(TreatmentCourseFactory, on_drug=True)
+    given_on = factory.LazyAttribute(lambda e: e.course.start_date)
+    topics = factory.LazyFunction(lambda: ["dose", "food", "whole", "missed", "vomited", "sun", "contraception", "report",
+                                           "storage"])
+    dose_mg_bid = 600
+    recorded_by = factory.SubFactory("accounts.tests.factories.UserFactory")
+
+
+class PrescriptionFactory(DjangoModelFactory[Prescription]):
+    class Meta:
+        model = Prescription
+
+    course = factory.SubFactory(TreatmentCourseFactory, on_drug=True)
+    written_on = factory.LazyAttribute(lambda p: p.course.start_date)
+    capsules = 224
+    recorded_by = factory.SubFactory("accounts.tests.factories.UserFactory")
+
+
+class DispensingFactory(DjangoModelFactory[Dispensing]):
+    class Meta:
+        model = Dispensing
+
+    course = factory.SubFactory(TreatmentCourseFactory, on_drug=True)
+    dispensed_on = factory.LazyAttribute(lambda d: d.course.start_date)
+    capsules = 224
+    recorded_by = factory.SubFactory("accounts.tests.factories.UserFactory")
+
+
+class CheckInFactory(DjangoModelFactory[CheckIn]):
+    class Meta:
+        model = CheckIn
+
+    course = factory.SubFactory(TreatmentCourseFactory, on_drug=True)
+    done_on = factory.LazyAttribute(lambda c: c.course.start_date + timedelta(days=7))
+    mode = CheckIn.Mode.PHONE
+    recorded_by = factory.SubFactory("accounts.tests.factories.UserFactory")
+
+
+class SupplyStatusFactory(DjangoModelFactory[SupplyStatus]):
+    class Meta:
+        model = SupplyStatus
+
+    course = factory.SubFactory(TreatmentCourseFactory, on_drug=True)
+    clinic = factory.LazyAttribute(lambda s: s.course.patient.clinic)
+    computed_on = factory.LazyFunction(timezone.localdate)

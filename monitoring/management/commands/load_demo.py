@@ -18,11 +18,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Clinic, Membership, Role, User
-from monitoring.models import Requirement, RequirementVersion
+from monitoring import program
+from monitoring.models import ClinicSettings, Requirement, RequirementVersion
+from monitoring.rules import CHECK_IN
 from monitoring.services import schedule_sweep
 from patients import services
 from patients.desensitization import plan_start
-from patients.models import ClinicalEvent, DesensitizationPlan, Patient, ReferenceRange
+from patients.models import ClinicalEvent, DesensitizationPlan, Patient, ReferenceRange, TreatmentCourse
 from patients.recommendations import recommendation_accept
 from protocols.dosing import Dose, DoseState, Reason
 from protocols.models import DesensitizationProtocol
@@ -66,6 +68,9 @@ SCENARIOS = [
 ]
 
 
+PHONES = {"north": "+44 20 7946 0018", "south": "+44 117 496 0027"}
+
+
 class Command(BaseCommand):
     help = "Load the demo cohort (idempotent) and print the demo credentials."
 
@@ -87,6 +92,8 @@ class Command(BaseCommand):
                 created += 1
         self._clinic_policy(clinics["north"], users["north"][Role.ADMIN])
         self._running_plan(clinics["south"], users["south"][Role.PRESCRIBER])
+        for code in ("north", "south"):
+            self._program(clinics[code], users[code][Role.NURSE], today)
         swept = schedule_sweep(full=True)
         self.stdout.write(f"Monitoring due dates computed for {swept} patients.")
         self.stdout.write(self.style.SUCCESS(f"Demo cohort ready ({created} patients added, {Patient.objects.count()} in all)."))
@@ -105,6 +112,47 @@ class Command(BaseCommand):
         rash = patient.events.filter(kind="rash").first()
         seegobin = DesensitizationProtocol.objects.get(clinic__isnull=True, name__startswith="Seegobin")
         plan_start(patient=patient, protocol=seegobin, rash_event=rash, start=timezone.localdate(), user=prescriber)
+
+    def _program(self, clinic, nurse, today):
+        """The oral therapy program (issue #16), idempotent: the clinic's phone number;
+        education for every course but the newest and the first maintenance one; a
+        prescription and a 28-day dispensing at the start and every 28 days, except that
+        one patient's last prescription is not filled and another's supply runs out this
+        week; check-ins on day 7 and 14 (the seventh patient reports new breathlessness, which
+        goes to a prescriber as 'investigate for ILD'), then every 4 weeks, one in four
+        patients missing the last. The default check-in schedule applies
+        from the first demo course, so the demo shows check-ins due and overdue."""
+        ClinicSettings.objects.update_or_create(clinic=clinic, defaults={"patient_phone": PHONES[clinic.code]})
+        RequirementVersion.objects.filter(requirement__code=CHECK_IN, requirement__clinic__isnull=True,
+                                          effective_from__gt=date(2000, 1, 1)).update(effective_from=date(2000, 1, 1))
+        for i, course in enumerate(TreatmentCourse.objects.on_treatment().filter(patient__clinic=clinic)
+                                   .select_related("patient__clinic").order_by("patient__mrn")):
+            if course.dispensings.exists() or course.check_ins.exists():
+                continue
+            days = (today - course.start_date).days
+            if days > 3 and i != 9:
+                program.education_record(course=course, user=nurse, given_on=course.start_date, with_whom="the patient",
+                                         topics=[t.code for t in program.education_topics(course)])
+            fills = list(range(0, days + 1, 28))
+            for n, day in enumerate(fills):
+                when = course.start_date + timedelta(days=day)
+                program.prescription_record(course=course, user=nurse, written_on=when, capsules=224)
+                if i == 5 and n == len(fills) - 1 and day > 0:
+                    continue  # the pharmacy has not filled the last prescription
+                capsules = 176 if i == 7 and n == len(fills) - 1 else 224  # a short fill: runs out soon
+                program.dispensing_record(course=course, user=nurse, dispensed_on=when, capsules=capsules)
+            schedule = [7, 14, *range(42, days + 1, 28)]
+            if i % 4 == 3:
+                schedule = schedule[:-1]  # the last check-in not done: overdue on the worklist
+            for day in schedule:
+                if day <= days:
+                    worse = i == 6 and day == 14
+                    program.check_in_record(course=course, user=nurse, entry=program.CheckInEntry(
+                        done_on=course.start_date + timedelta(days=day), mode="phone" if day == 7 else "visit",
+                        missed_doses=1 if i % 3 == 0 else 0, missed_reason="forgot the evening dose" if i % 3 == 0 else "",
+                        symptoms={"dyspnea": 2} if worse else ({"fatigue": 1} if i % 2 else {}),
+                        respiratory_new_or_worse=worse, capsules_on_hand=None,
+                        plan="Reviewed side effects and the missed-dose rule." if day == 7 else "Continue; next call in 4 weeks."))
 
     def _clinic_policy(self, clinic, admin):
         """North sets vitals monthly (clinic policy: the label gives no interval, §4.4)."""

@@ -1,0 +1,371 @@
+"""The oral therapy program (issue #16): education, supply and structured check-ins, and
+what a check-in finding does to the record. The arithmetic and the label's meaning are
+pure (protocols.oral_program); this module reads and writes the record.
+
+A check-in is a monitoring requirement (code "checkin", rules.CHECK_IN_SCHEDULE), so it
+is due, overdue, followed up, flagged and sent in the digest like any test. What it
+records feeds the rules through the same doors as a typed record: a clinical event
+(patients.services.clinical_event_record: the engine is asked again), a medicine on the
+course, and the CPK due date (services.course_schedule_recompute reads the check-ins)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+
+from accounts.clinic_time import clinic_today, on_clinic_days
+from accounts.models import User
+from monitoring import rules
+from monitoring.models import ClinicSettings, MonitoringItem
+from patients.models import (
+    CheckIn,
+    ClinicalEvent,
+    ConcomitantMedication,
+    Dispensing,
+    EducationRecord,
+    PlanDay,
+    Prescription,
+    SupplyStatus,
+    TreatmentCourse,
+)
+from patients.services import clinical_data_changed, clinical_event_record
+from protocols import oral_program
+from protocols.dosing import DoseState
+from protocols.errors import InputError
+
+
+def _changed(course: TreatmentCourse) -> None:
+    transaction.on_commit(lambda: clinical_data_changed.send(sender=TreatmentCourse, patient_id=course.patient_id))
+
+
+def _day_problem(course: TreatmentCourse, day: date, what: str) -> None:
+    today = clinic_today(course.patient.clinic)
+    if day > today:
+        raise InputError(f"The {what} date is in the future.")
+    if day < course.start_date - timedelta(days=60):
+        raise InputError(f"The {what} date is more than 60 days before the course started.")
+
+
+# --- education (reference §2, §6) -------------------------------------------------------------------
+
+def education_topics(course: TreatmentCourse) -> list[oral_program.Topic]:
+    return oral_program.topics(dose_mg_bid=current_dose(course), regime=course.regime)
+
+
+def current_dose(course: TreatmentCourse) -> int | None:
+    """The twice-daily dose the patient takes now (the resume dose while withheld, for the
+    handout; None when stopped)."""
+    if course.dose_state == DoseState.ON_DRUG:
+        return course.dose_mg_bid
+    if course.dose_state == DoseState.WITHHELD:
+        return None
+    return course.dose_mg_bid
+
+
+def education_record(*, course: TreatmentCourse, user: User, given_on: date, topics: list[str],
+                     with_whom: str = "", notes: str = "") -> EducationRecord:
+    """The checklist, complete: every topic covered, or nothing is saved."""
+    known = [t.code for t in education_topics(course)]
+    missing = [t.title for t in education_topics(course) if t.code not in topics]
+    unknown = [t for t in topics if t not in known]
+    if unknown:
+        raise InputError(f"Unknown topic(s): {', '.join(unknown)}.")
+    if missing:
+        raise InputError(f"Cover every topic before recording the education; not ticked: {', '.join(missing)}.")
+    _day_problem(course, given_on, "education")
+    return EducationRecord.objects.create(course=course, given_on=given_on, topics=known, dose_mg_bid=current_dose(course),
+                                          with_whom=with_whom.strip(), notes=notes.strip(), recorded_by=user)
+
+
+def education_state(course: TreatmentCourse) -> dict:
+    """For the patient page: the last education, and whether the dose taught is the dose
+    taken now (a dose change re-issues the handout)."""
+    last = course.education.order_by("-given_on", "-pk").first()
+    dose = current_dose(course)
+    return {"last": last, "dose": dose,
+            "stale": bool(last and dose and last.dose_mg_bid != dose),
+            "missing": last is None}
+
+
+def oral_program_from() -> date | None:
+    """Courses started from this date are expected to have education recorded in the app
+    (earlier ones were taught on paper before the app recorded it); None: every course."""
+    return date.fromisoformat(settings.ORAL_PROGRAM_FROM) if settings.ORAL_PROGRAM_FROM else None
+
+
+# --- supply (reference §2, §3, §9.2) -----------------------------------------------------------------
+
+def dose_periods(course: TreatmentCourse) -> list[oral_program.Period]:
+    """The doses taken day by day: the ladder's dose from each dose change, nothing while
+    withheld or stopped, and each desensitization day's two doses."""
+    periods = []
+    for e in course.dose_events.order_by("effective_date", "pk"):
+        mg = e.to_dose_mg_bid if e.to_state == DoseState.ON_DRUG and e.to_dose_mg_bid else 0
+        if e.to_state != DoseState.DESENSITIZATION:
+            periods.append(oral_program.Period(e.effective_date, mg, mg))
+    days = PlanDay.objects.filter(plan__course=course, cancelled=False).order_by("date", "number")
+    by_date: dict[date, oral_program.Period] = {}
+    for d in days:
+        by_date[d.date] = oral_program.Period(d.date, d.morning_mg, d.evening_mg)
+    if by_date:
+        # A plan's days replace the ladder on their dates; after its last day, the dose it
+        # ends on continues unless a dose change says otherwise.
+        periods = [p for p in periods if p.start not in by_date] + list(by_date.values())
+    merged: dict[date, oral_program.Period] = {}
+    for p in sorted(periods, key=lambda p: p.start):
+        merged[p.start] = p
+    return list(merged.values())
+
+
+def supply_of(course: TreatmentCourse, today: date | None = None) -> oral_program.Supply:
+    today = today or clinic_today(course.patient.clinic)
+    fills = [oral_program.Fill(d.dispensed_on, d.capsules, d.strength_mg)
+             for d in course.dispensings.filter(void_reason="")]
+    counts = [oral_program.Count(c.done_on, c.capsules_on_hand) for c in course.check_ins.filter(capsules_on_hand__isnull=False)]
+    return oral_program.supply(fills=fills, periods=dose_periods(course), today=today, counts=counts)
+
+
+def supply_recompute(*, course: TreatmentCourse, today: date | None = None) -> SupplyStatus | None:
+    """Store the course's supply for the worklist. Courses off treatment keep no status."""
+    if not course.is_active or course.patient.archived_at is not None:
+        SupplyStatus.objects.filter(course=course).delete()
+        return None
+    today = today or clinic_today(course.patient.clinic)
+    has_records = course.dispensings.exists() or course.prescriptions.exists()
+    if not has_records:
+        SupplyStatus.objects.filter(course=course).delete()
+        return None
+    s = supply_of(course, today)
+    unfilled = oral_program.unfilled_since(
+        course.prescriptions.filter(void_reason="").values_list("written_on", flat=True),
+        course.dispensings.filter(void_reason="").values_list("dispensed_on", flat=True))
+    pdc = s.pdc
+    status, _ = SupplyStatus.objects.update_or_create(course=course, defaults={
+        "clinic_id": course.patient.clinic_id, "on_hand": s.capsules,
+        "runs_out_on": s.runs_out_on, "unfilled_since": unfilled, "computed_on": today,
+        "pdc": None if pdc is None else (Decimal(pdc.numerator) / Decimal(pdc.denominator)).quantize(Decimal("0.0001")),
+    })
+    return status
+
+
+def prescription_record(*, course: TreatmentCourse, user: User, written_on: date, capsules: int,
+                        strength_mg: int = oral_program.CAPSULE_MG, note: str = "") -> Prescription:
+    _day_problem(course, written_on, "prescription")
+    _positive(capsules, strength_mg)
+    with transaction.atomic():
+        p = Prescription.objects.create(course=course, written_on=written_on, capsules=capsules, strength_mg=strength_mg,
+                                        note=note.strip(), recorded_by=user)
+        _changed(course)
+    return p
+
+
+def dispensing_record(*, course: TreatmentCourse, user: User, dispensed_on: date, capsules: int,
+                      strength_mg: int = oral_program.CAPSULE_MG, note: str = "") -> Dispensing:
+    _day_problem(course, dispensed_on, "dispensing")
+    _positive(capsules, strength_mg)
+    with transaction.atomic():
+        d = Dispensing.objects.create(course=course, dispensed_on=dispensed_on, capsules=capsules, strength_mg=strength_mg,
+                                      note=note.strip(), recorded_by=user)
+        _changed(course)
+    return d
+
+
+STRENGTHS = (20, 40, 150)  # reference §2: 150 mg (US/EU); 20, 40 and 150 mg in Japan
+MAX_CAPSULES = 2000  # more than a year at 4 capsules twice daily: a typing slip
+
+
+def _positive(capsules: int, strength_mg: int) -> None:
+    if not 1 <= capsules <= MAX_CAPSULES:
+        raise InputError(f"Capsules: a whole number from 1 to {MAX_CAPSULES}.")
+    if strength_mg not in STRENGTHS:
+        raise InputError("Strength: 150 mg (US/EU), or 20 or 40 mg (Japan) (reference §2).")
+
+
+def supply_void(*, record: Prescription | Dispensing, user: User, reason: str) -> None:
+    """Withdraw a prescription or dispensing entered in error (kept, with the reason)."""
+    if not reason.strip():
+        raise InputError("Say why the record is withdrawn, e.g. 'entered on the wrong patient'.")
+    if record.void_reason:
+        raise InputError("This record was already withdrawn.")
+    with transaction.atomic():
+        record.void_reason = reason.strip()[:300]
+        record.save(update_fields=["void_reason"])
+        _changed(record.course)
+
+
+# --- check-ins (reference §8.3, §8.6, §8.7, §4) ---------------------------------------------------------
+
+@dataclass(frozen=True)
+class CheckInEntry:
+    done_on: date
+    mode: str
+    missed_doses: int = 0
+    missed_reason: str = ""
+    vomited_doses: int = 0
+    symptoms: dict | None = None
+    respiratory_new_or_worse: bool = False
+    heart_rate: int | None = None
+    new_medicine: str = ""
+    new_medicine_category: str = ""
+    stopped_medicines: str = ""
+    capsules_on_hand: int | None = None
+    plan: str = ""
+
+
+def _check_entry(course: TreatmentCourse, e: CheckInEntry) -> dict[str, int]:
+    _day_problem(course, e.done_on, "check-in")
+    if e.done_on < course.start_date:
+        raise InputError("A check-in is on treatment: on or after the course's start date.")
+    if e.mode not in CheckIn.Mode.values:
+        raise InputError("Say whether the check-in was by phone or a visit.")
+    symptoms = {k: int(v) for k, v in (e.symptoms or {}).items() if int(v)}
+    for code, grade in symptoms.items():
+        if problem := oral_program.grade_problem(code, grade):
+            raise InputError(problem)
+    if e.respiratory_new_or_worse and not symptoms.keys() & {"dyspnea", "cough"}:
+        raise InputError("'New or worse' describes breathlessness or cough: grade the dyspnea or the cough.")
+    if e.heart_rate is not None and not 20 <= e.heart_rate <= 250:
+        raise InputError("Heart rate: 20 to 250 bpm.")
+    if e.new_medicine.strip() and not e.new_medicine_category:
+        raise InputError("Say which kind of heart-rate-lowering medicine it is (reference §4.4).")
+    if e.missed_doses and not e.missed_reason.strip():
+        raise InputError("Say why doses were missed (forgot, side effects, ran out…).")
+    return symptoms
+
+
+def check_in_item(course: TreatmentCourse) -> MonitoringItem | None:
+    return MonitoringItem.objects.filter(course=course, requirement__code=rules.CHECK_IN).first()
+
+
+def check_in_record(*, course: TreatmentCourse, user: User, entry: CheckInEntry) -> CheckIn:
+    """Record a check-in and act on what it found (protocols.oral_program.consequences):
+    a bradycardia, rash or unlisted grade ≥ 3 event and a respiratory-symptoms event go to
+    the engine and so to a prescriber; a new medicine joins the course; muscle pain makes
+    a CPK due (services.course_schedule_recompute)."""
+    symptoms = _check_entry(course, entry)
+    found = oral_program.consequences(symptoms, respiratory_new_or_worse=entry.respiratory_new_or_worse,
+                                      heart_rate=entry.heart_rate)
+    item = check_in_item(course)
+    due = item.due_date if item else None
+    grace = ClinicSettings.for_clinic(course.patient.clinic_id).grace_days
+    on_time = None if due is None else entry.done_on <= due + timedelta(days=grace)
+    with transaction.atomic():
+        check_in = CheckIn.objects.create(
+            course=course, done_on=entry.done_on, mode=entry.mode, due_on=due, on_time=on_time,
+            missed_doses=entry.missed_doses, missed_reason=entry.missed_reason.strip(), vomited_doses=entry.vomited_doses,
+            symptoms=symptoms, respiratory_new_or_worse=entry.respiratory_new_or_worse, heart_rate=entry.heart_rate,
+            new_medicine=entry.new_medicine.strip(), new_medicine_category=entry.new_medicine_category,
+            stopped_medicines=entry.stopped_medicines.strip(), capsules_on_hand=entry.capsules_on_hand,
+            plan=entry.plan.strip(), recorded_by=user,
+            findings=[_act(c, course=course, user=user, entry=entry, symptoms=symptoms) for c in found]
+            + _medicine(course=course, entry=entry))
+        _changed(course)
+    return check_in
+
+
+def _note(entry: CheckInEntry, text: str) -> str:
+    return f"From the {entry.mode} check-in of {entry.done_on:%d %b %Y}: {text}"
+
+
+def _act(c: oral_program.Consequence, *, course: TreatmentCourse, user: User, entry: CheckInEntry,
+         symptoms: dict[str, int]) -> dict:
+    """Do what one consequence asks; returns it as kept on the check-in."""
+    record = {"route": c.route, "text": c.text, "source": c.source}
+    fields: dict | None = None
+    if c.route == "ild_review":
+        fields = {"kind": ClinicalEvent.Kind.RESPIRATORY, "notes": _note(entry, c.text)}
+    elif c.route == "bradycardia":
+        fields = {"kind": ClinicalEvent.Kind.BRADYCARDIA, "bradycardia": ClinicalEvent.Bradycardia.SYMPTOMATIC,
+                  "notes": _note(entry, c.text)}
+    elif c.route == "rash":
+        fields = {"kind": ClinicalEvent.Kind.RASH, "grade": symptoms["rash"], "notes": _note(entry, c.text)}
+    elif c.route == "review":
+        event = _review_events(course=course, user=user, entry=entry, symptoms=symptoms)
+        record["events"] = [e.pk for e in event]
+    if fields is not None:
+        event = clinical_event_record(patient=course.patient, recorded_by=user, onset_date=entry.done_on, **fields)
+        record["events"] = [event.pk]
+    return record
+
+
+def _review_events(*, course: TreatmentCourse, user: User, entry: CheckInEntry, symptoms: dict[str, int]) -> list:
+    """Grade ≥ 3 symptoms without a label rule: a myalgia event for muscle pain, an 'other'
+    event named after the term for the rest (reference §4.7: prescriber review)."""
+    events = []
+    brady_handled = entry.heart_rate is not None and entry.heart_rate < oral_program.SLOW_HEART_RATE
+    for s in oral_program.SYMPTOMS:
+        grade = symptoms.get(s.code, 0)
+        if grade < 3 or s.code == "rash" or (brady_handled and s.code in ("dizziness", "syncope")):
+            continue
+        kind = ClinicalEvent.Kind.MYALGIA if s.code == "myalgia" else ClinicalEvent.Kind.OTHER
+        notes = f"{s.term}\n" + _note(entry, f"{s.term} grade {grade} ({s.source}).")
+        events.append(clinical_event_record(patient=course.patient, recorded_by=user, onset_date=entry.done_on,
+                                            kind=kind, grade=grade, notes=notes))
+    return events
+
+
+def _medicine(*, course: TreatmentCourse, entry: CheckInEntry) -> list[dict]:
+    if not entry.new_medicine.strip():
+        return []
+    med = ConcomitantMedication.objects.create(course=course, name=entry.new_medicine.strip()[:120],
+                                               category=entry.new_medicine_category, start_date=entry.done_on)
+    return [{"route": "medicine", "text": f"{med.name} added to the medicines that can slow the heart.",
+             "source": "Reference §4.4 (B1/B2: contributing medicines)", "medicine": med.pk}]
+
+
+def muscle_pain_since(course: TreatmentCourse, since: date | None) -> date | None:
+    """The first check-in reporting muscle pain after `since` (the last CPK): the CPK is
+    due that day (reference §4.5, §5)."""
+    q = course.check_ins.filter(symptoms__has_key="myalgia")
+    if since is not None:
+        q = q.filter(done_on__gt=since)
+    return q.order_by("done_on").values_list("done_on", flat=True).first()
+
+
+# --- adherence --------------------------------------------------------------------------------------
+
+def adherence(course: TreatmentCourse) -> dict:
+    """Per patient: the proportion of days covered by the dispensings, and the doses the
+    patient said they missed at each check-in (as a share of the doses since the previous
+    contact)."""
+    s = supply_of(course)
+    points = []
+    previous = course.start_date
+    for c in course.check_ins.order_by("done_on", "pk"):
+        share = oral_program.missed_share(c.missed_doses, (c.done_on - previous).days)
+        points.append({"day": c.done_on, "missed": c.missed_doses,
+                       "percent": None if share is None else round(100 * float(share), 1)})
+        previous = c.done_on
+    pdc = s.pdc
+    return {"pdc": None if pdc is None else round(100 * float(pdc), 1), "days_needed": s.days_needed,
+            "days_covered": s.days_covered, "points": points}
+
+
+# --- worklist sections ------------------------------------------------------------------------------
+
+def education_missing(courses: QuerySet[TreatmentCourse]) -> QuerySet[TreatmentCourse]:
+    """Courses on treatment started from the program's start with no education recorded,
+    or taught at a dose other than the one taken now."""
+    taught = EducationRecord.objects.filter(course=OuterRef("pk")).order_by("-given_on", "-pk").values("dose_mg_bid")[:1]
+    since = oral_program_from()
+    return courses.on_treatment().filter(Q(start_date__gte=since) if since else Q()).annotate(
+        taught_dose=Subquery(taught), has_education=Exists(EducationRecord.objects.filter(course=OuterRef("pk")))
+    ).filter(Q(has_education=False) | (Q(dose_state=DoseState.ON_DRUG) & ~Q(taught_dose=F("dose_mg_bid"))))
+
+
+def supply_flags(statuses: QuerySet[SupplyStatus], todays: Mapping[int, date],
+                 fill_check_days: Mapping[int, int]) -> QuerySet[SupplyStatus]:
+    """Courses whose supply runs out within 7 days, or whose prescription has waited longer
+    than the clinic's fill-check days, each clinic on its own today."""
+
+    def flagged(cid: int, today: date) -> Q:
+        return (Q(runs_out_on__lte=today + timedelta(days=oral_program.RUNS_OUT_WARNING_DAYS))
+                | Q(unfilled_since__lte=today - timedelta(days=fill_check_days[cid])))
+
+    return statuses.filter(on_clinic_days(todays, flagged))

@@ -1,0 +1,274 @@
+"""Issue #16: the oral therapy program through its services, on the record: each check-in
+finding reaches its rule (reference §8.7 last paragraph, §4), the supply follows the dose,
+check-ins are due on the clinic's schedule, the worklist and the digest show what needs
+doing, and bad input changes nothing."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.utils import timezone
+
+from monitoring import program, rules
+from monitoring.models import MonitoringItem, RequirementVersion
+from monitoring.program import CheckInEntry
+from monitoring.services import digest_content, patient_schedule_recompute
+from patients.models import CheckIn, ClinicalEvent, ConcomitantMedication, Recommendation, SupplyStatus
+from patients.services import dose_change_record
+from patients.tests.factories import clinic_ranges, started_patient
+from protocols.dosing import Dose, DoseState, Reason
+from protocols.errors import InputError
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def check_ins_from_the_start():
+    """The default check-in schedule takes effect on the day its migration runs; these
+    tests start courses in the past, so it applies from long before."""
+    RequirementVersion.objects.filter(requirement__code=rules.CHECK_IN, requirement__clinic__isnull=True) \
+        .update(effective_from=date(2000, 1, 1))
+
+
+@pytest.fixture
+def patient(clinic_a, prescriber, check_ins_from_the_start):
+    clinic_ranges(clinic_a)
+    p = started_patient(clinic_a, prescriber, days_ago=10)
+    patient_schedule_recompute(patient_id=p.pk)
+    return p
+
+
+def course(p):
+    return p.courses.get()
+
+
+def today():
+    return timezone.localdate()
+
+
+def entry(**kw):
+    return CheckInEntry(done_on=kw.pop("done_on", today()), mode=kw.pop("mode", "phone"), **kw)
+
+
+def record(p, nurse, **kw):
+    check_in = program.check_in_record(course=course(p), user=nurse, entry=entry(**kw))
+    patient_schedule_recompute(patient_id=p.pk)  # on_commit hooks do not run in these tests
+    return check_in
+
+
+# --- symptom → rule, one path each (reference §8.7, §4) -----------------------------------------
+
+def test_muscle_pain_makes_a_cpk_due_now(patient, nurse):
+    # Day 10: the first-month CPK is due on day 14; muscle pain brings it to today (§4.5, §5).
+    record(patient, nurse, symptoms={"myalgia": 1})
+    item = MonitoringItem.objects.get(course__patient=patient, requirement__code="cpk")
+    assert item.due_date == today()
+    assert "muscle pain" in item.notice and "§4.5" in item.notice
+
+
+def test_muscle_pain_after_the_first_month_still_makes_a_cpk_due(clinic_a, prescriber, nurse, check_ins_from_the_start):
+    clinic_ranges(clinic_a)
+    p = started_patient(clinic_a, prescriber, days_ago=90)
+    patient_schedule_recompute(patient_id=p.pk)
+    assert MonitoringItem.objects.get(course__patient=p, requirement__code="cpk").due_date is None
+    record(p, nurse, symptoms={"myalgia": 2})
+    assert MonitoringItem.objects.get(course__patient=p, requirement__code="cpk").due_date == today()
+
+
+def test_new_or_worse_breathlessness_asks_a_prescriber_to_investigate_for_ild(patient, nurse):
+    done = record(patient, nurse, symptoms={"dyspnea": 2}, respiratory_new_or_worse=True)
+    event = ClinicalEvent.objects.get(patient=patient, kind="respiratory")
+    assert done.findings[0]["route"] == "ild_review" and done.findings[0]["events"] == [event.pk]
+    rec = Recommendation.objects.get(course__patient=patient, status="pending")
+    assert [r["id"] for r in rec.output["rules"]] == ["ILD-SYMPTOMS"]
+    assert rec.action == "review" and rec.triggering_event == event
+    assert course(patient).dose_state == DoseState.ON_DRUG, "the app never changes a dose on its own"
+
+
+def test_a_stable_cough_is_recorded_without_an_investigation(patient, nurse):
+    done = record(patient, nurse, symptoms={"cough": 1})
+    assert done.findings == [] and not ClinicalEvent.objects.filter(patient=patient).exists()
+
+
+def test_dizziness_with_a_slow_heart_records_a_symptomatic_bradycardia(patient, nurse):
+    record(patient, nurse, symptoms={"dizziness": 2}, heart_rate=52)
+    event = ClinicalEvent.objects.get(patient=patient, kind="bradycardia")
+    assert event.bradycardia == "symptomatic" and event.grade is None, "the clinician grades it (§8.5)"
+    rec = Recommendation.objects.get(course__patient=patient, status="pending")
+    assert [r["id"] for r in rec.output["rules"]] == ["B2"]
+
+
+@pytest.mark.parametrize(("hr", "events"), [(60, []), (None, [])])
+def test_dizziness_without_a_slow_heart_records_no_bradycardia(patient, nurse, hr, events):
+    done = record(patient, nurse, symptoms={"dizziness": 1}, heart_rate=hr)
+    assert list(ClinicalEvent.objects.filter(patient=patient).values_list("kind", flat=True)) == events
+    assert [f["route"] for f in done.findings] == ([] if hr else ["heart_rate_needed"])
+
+
+def test_a_grade_3_rash_goes_to_a_prescriber(patient, nurse):
+    record(patient, nurse, symptoms={"rash": 3})
+    event = ClinicalEvent.objects.get(patient=patient, kind="rash")
+    assert event.grade == 3
+    rec = Recommendation.objects.get(course__patient=patient, status="pending")
+    assert [r["id"] for r in rec.output["rules"]] == ["UNLISTED"]
+
+
+def test_other_grade_3_symptoms_go_to_a_prescriber_without_a_label_rule(patient, nurse):
+    record(patient, nurse, symptoms={"fatigue": 3, "nausea": 2})
+    (event,) = ClinicalEvent.objects.filter(patient=patient)
+    assert (event.kind, event.grade, event.notes.splitlines()[0]) == ("other", 3, "Fatigue")
+    assert Recommendation.objects.get(course__patient=patient, status="pending").action == "review"
+
+
+def test_a_new_heart_slowing_medicine_joins_the_course(patient, nurse):
+    done = record(patient, nurse, new_medicine="Bisoprolol 2.5 mg", new_medicine_category="beta_blocker")
+    med = ConcomitantMedication.objects.get(course__patient=patient)
+    assert (med.name, med.category, med.start_date) == ("Bisoprolol 2.5 mg", "beta_blocker", today())
+    assert done.findings[-1]["route"] == "medicine"
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"symptoms": {"rash": 4}}, "has grade 1, 2, 3"),
+    ({"symptoms": {"dysgeusia": 3}}, "has grade 1, 2"),
+    ({"symptoms": {"itch": 1}}, "Unknown symptom"),
+    ({"respiratory_new_or_worse": True}, "grade the dyspnea or the cough"),
+    ({"heart_rate": 300}, "20 to 250"),
+    ({"new_medicine": "Verapamil"}, "which kind"),
+    ({"missed_doses": 2}, "Say why"),
+    ({"mode": "email"}, "phone or a visit"),
+    ({"done_on": "future"}, "future"),
+])
+def test_bad_check_in_input_is_refused_and_changes_nothing(patient, nurse, kw, message):
+    if kw.get("done_on") == "future":
+        kw["done_on"] = today() + timedelta(days=1)
+    with pytest.raises(InputError, match=message):
+        record(patient, nurse, **kw)
+    assert not CheckIn.objects.exists() and not ClinicalEvent.objects.exists()
+
+
+# --- the check-in schedule on the worklist --------------------------------------------------------
+
+def test_check_ins_are_due_on_day_7_and_14_then_every_4_weeks(clinic_a, prescriber, nurse, check_ins_from_the_start):
+    p = started_patient(clinic_a, prescriber, days_ago=20)
+    patient_schedule_recompute(patient_id=p.pk)
+    item = MonitoringItem.objects.get(course__patient=p, requirement__code=rules.CHECK_IN)
+    start = course(p).start_date
+    assert item.due_date == start + timedelta(days=7)
+    assert item.overdue_from <= today(), "no check-in by day 7: overdue, on the worklist"
+    late = record(p, nurse, done_on=start + timedelta(days=8))
+    assert (late.due_on, late.on_time) == (start + timedelta(days=7), False)
+    item.refresh_from_db()
+    assert item.due_date == start + timedelta(days=8 + 28)
+    assert item.overdue_from > today()
+
+
+# --- supply -------------------------------------------------------------------------------------
+
+def test_the_supply_follows_a_dose_change(patient, nurse, prescriber):
+    c = course(patient)
+    program.prescription_record(course=c, user=nurse, written_on=c.start_date, capsules=112)
+    program.dispensing_record(course=c, user=nurse, dispensed_on=c.start_date, capsules=112)
+    patient_schedule_recompute(patient_id=patient.pk)
+    status = SupplyStatus.objects.get(course=c)
+    # 112 capsules at 8 a day from day 0: days 0-13 covered, day 14 short.
+    assert (status.runs_out_on, status.unfilled_since) == (c.start_date + timedelta(days=14), None)
+    assert status.on_hand == 112 - 8 * 11
+    dose_change_record(course=c, to=Dose(DoseState.ON_DRUG, 450), effective_date=today(), reason=Reason.PRESCRIBER_CHOICE,
+                       ordered_by=prescriber, recorded_by=prescriber)
+    patient_schedule_recompute(patient_id=patient.pk)
+    status.refresh_from_db()
+    # Days 0-9 at 8 a day (80), from today (day 10) 6 a day: 32 capsules last days 10-14, day 15 short.
+    assert status.runs_out_on == c.start_date + timedelta(days=15)
+
+
+def test_a_prescription_without_a_fill_is_chased_after_the_clinics_days(patient, nurse):
+    c = course(patient)
+    program.prescription_record(course=c, user=nurse, written_on=today() - timedelta(days=7), capsules=224)
+    patient_schedule_recompute(patient_id=patient.pk)
+    status = SupplyStatus.objects.get(course=c)
+    assert status.unfilled_since == today() - timedelta(days=7)
+    flagged = program.supply_flags(SupplyStatus.objects.all(), {patient.clinic_id: today()}, {patient.clinic_id: 7})
+    assert list(flagged) == [status]
+    assert not program.supply_flags(SupplyStatus.objects.all(), {patient.clinic_id: today()}, {patient.clinic_id: 8})
+
+
+def test_a_withdrawn_dispensing_no_longer_counts(patient, nurse):
+    c = course(patient)
+    d = program.dispensing_record(course=c, user=nurse, dispensed_on=c.start_date, capsules=2000)
+    program.supply_void(record=d, user=nurse, reason="typed 2000 for 200")
+    patient_schedule_recompute(patient_id=patient.pk)
+    assert not SupplyStatus.objects.filter(course=c).exists() or SupplyStatus.objects.get(course=c).on_hand == 0
+    with pytest.raises(InputError, match="already"):
+        program.supply_void(record=d, user=nurse, reason="again")
+
+
+@pytest.mark.parametrize(("capsules", "strength"), [(0, 150), (2001, 150), (10, 100)])
+def test_impossible_supply_records_are_refused(patient, nurse, capsules, strength):
+    with pytest.raises(InputError):
+        program.dispensing_record(course=course(patient), user=nurse, dispensed_on=today(), capsules=capsules,
+                                  strength_mg=strength)
+
+
+# --- education ------------------------------------------------------------------------------------
+
+def test_education_is_a_complete_checklist(patient, nurse, settings):
+    settings.ORAL_PROGRAM_FROM = "2000-01-01"
+    c = course(patient)
+    from patients.models import TreatmentCourse
+
+    assert list(program.education_missing(TreatmentCourse.objects.all())) == [c]
+    with pytest.raises(InputError, match="not ticked: Storage"):
+        program.education_record(course=c, user=nurse, given_on=today(),
+                                 topics=["dose", "food", "whole", "missed", "vomited", "sun", "contraception", "report"])
+    topics = [t.code for t in program.education_topics(c)]
+    program.education_record(course=c, user=nurse, given_on=today(), topics=topics)
+    assert not program.education_missing(TreatmentCourse.objects.all()).exists()
+    assert program.education_state(c)["last"].dose_mg_bid == 600
+
+
+def test_a_dose_change_asks_for_the_education_again(patient, nurse, prescriber, settings):
+    settings.ORAL_PROGRAM_FROM = "2000-01-01"
+    from patients.models import TreatmentCourse
+
+    c = course(patient)
+    program.education_record(course=c, user=nurse, given_on=today(), topics=[t.code for t in program.education_topics(c)])
+    dose_change_record(course=c, to=Dose(DoseState.ON_DRUG, 450), effective_date=today(), reason=Reason.PRESCRIBER_CHOICE,
+                       ordered_by=prescriber, recorded_by=prescriber)
+    c.refresh_from_db()
+    (row,) = program.education_missing(TreatmentCourse.objects.all())
+    assert (row.taught_dose, row.dose_mg_bid) == (600, 450)
+    assert program.education_state(c)["stale"] is True
+
+
+def test_courses_taught_on_paper_before_the_program_are_not_flagged(patient, settings):
+    from patients.models import TreatmentCourse
+
+    settings.ORAL_PROGRAM_FROM = (today() + timedelta(days=1)).isoformat()
+    assert not program.education_missing(TreatmentCourse.objects.all()).exists()
+
+
+# --- the worklist and the digest ---------------------------------------------------------------------
+
+def test_the_worklist_and_the_digest_show_supply_and_education(client, patient, nurse, settings):
+    settings.ORAL_PROGRAM_FROM = "2000-01-01"
+    c = course(patient)
+    program.prescription_record(course=c, user=nurse, written_on=today() - timedelta(days=9), capsules=224)
+    patient_schedule_recompute(patient_id=patient.pk)
+    client.force_login(nurse)
+    page = client.get("/").content.decode()
+    assert 'data-testid="count-supply">1<' in page and "no fill 9 days after the prescription" in page
+    assert 'data-testid="count-education">1<' in page and "no education recorded" in page
+    content = digest_content(clinic=patient.clinic, today=today())
+    assert (content.supply, content.education) == (1, 1)
+    csv = b"".join(client.get("/?export=csv").streaming_content).decode()
+    assert "supply," in csv and "education," in csv
+
+
+def test_adherence_counts_covered_days_and_reported_misses(patient, nurse):
+    c = course(patient)
+    program.dispensing_record(course=c, user=nurse, dispensed_on=c.start_date, capsules=40)  # 5 days at 8 a day
+    record(patient, nurse, missed_doses=4, missed_reason="ran out")
+    a = program.adherence(c)
+    assert (a["days_needed"], a["days_covered"], a["pdc"]) == (11, 5, 45.5)
+    assert a["points"][0]["missed"] == 4 and a["points"][0]["percent"] == 20.0
