@@ -97,7 +97,8 @@ class CheckInForm(SaneDatesMixin, forms.Form):
         super().__init__(*args, **kwargs)
         for s in oral_program.SYMPTOMS:
             self.fields[f"symptom_{s.code}"] = forms.TypedChoiceField(
-                choices=_grade_choices(s), coerce=int, initial=0, label=s.term, help_text=s.source,
+                choices=_grade_choices(s), coerce=int, initial=0, required=False, empty_value=0, label=s.term,
+                help_text=s.source,
                 widget=forms.Select(attrs={"class": "form-select form-select-sm"}))
         _bootstrap(self)
         self.fields["mode"].widget.attrs["class"] = "form-check-input"

@@ -19,7 +19,7 @@ from accounts.models import Role
 from monitoring import program, rules
 from monitoring.models import ClinicSettings
 from monitoring.program_forms import CheckInForm, DispensingForm, EducationForm, PrescriptionForm, VoidForm
-from patients.models import Dispensing, Patient, Prescription, TreatmentCourse
+from patients.models import ClinicalEvent, Dispensing, Patient, Prescription, TreatmentCourse
 from protocols import oral_program
 from protocols.errors import InputError
 
@@ -66,7 +66,16 @@ def overview(request: HttpRequest, patient_pk: int) -> HttpResponse:
             adherence=program.adherence(course), unfilled_days=(today - unfilled).days if unfilled else 0,
         )
         context["chart"] = _chart(context["adherence"]["points"])
+        context["rash_events"] = _rash_events(context["check_ins"])
+        context["can_prescribe"] = request.user.has_role(patient.clinic_id, Role.PRESCRIBER)
     return render(request, "monitoring/program.html", context)
+
+
+def _rash_events(check_ins: list) -> dict:
+    """The rash events the shown check-ins raised, by id: open ones wait for their
+    resolution; once resolved, the desensitization pathway is offered (reference §9)."""
+    ids = [pk for c, _ in check_ins for f in c.findings if f.get("route") == "rash" for pk in f.get("events", [])]
+    return {e.pk: e for e in ClinicalEvent.objects.filter(pk__in=ids)} if ids else {}
 
 
 def _chart(points: list[dict]) -> list[dict]:
@@ -75,7 +84,7 @@ def _chart(points: list[dict]) -> list[dict]:
     for i, p in enumerate(points[-12:]):
         pct = p["percent"] or 0
         height = max(1.0, 60 * pct / 100)
-        bars.append({"x": 10 + i * 22, "y": 70 - height, "height": height, "day": p["day"], "missed": p["missed"],
+        bars.append({"x": 34 + i * 22, "y": 70 - height, "height": height, "day": p["day"], "missed": p["missed"],
                      "percent": p["percent"]})
     return bars
 

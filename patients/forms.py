@@ -253,6 +253,11 @@ class MedicationForm(SaneDatesMixin, CrispyMixin, forms.ModelForm):
         return data
 
 
+class EventResolveForm(SaneDatesMixin, forms.Form):
+    past_dates = ("resolved_date",)
+    resolved_date = forms.DateField(widget=DATE, label="Resolved on")
+
+
 class ClinicalEventForm(SaneDatesMixin, CrispyMixin, forms.ModelForm):
     submit_label = "Record event"
     past_dates = ("onset_date", "resolved_date")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.dispatch import Signal
 from django.utils import timezone
@@ -427,6 +428,23 @@ def clinical_event_record(*, patient: Patient, recorded_by: User, **fields) -> C
         event.save()
         _refresh_recommendation(patient)
         _changed(patient.pk)
+    return event
+
+
+def clinical_event_resolve(*, event: ClinicalEvent, resolved_date: date) -> ClinicalEvent:
+    """Record that an open event has resolved (the rules follow: a resolved rash offers the
+    desensitization pathway, §9; a resolved bradycardia is 'asymptomatic', §4.4)."""
+    if event.resolved_date is not None:
+        raise InputError("This event is already resolved.")
+    event.resolved_date = resolved_date
+    try:
+        event.full_clean()
+    except ValidationError as exc:
+        raise InputError(" ".join(m for ms in exc.message_dict.values() for m in ms)) from None
+    with transaction.atomic():
+        event.save(update_fields=["resolved_date"])
+        _refresh_recommendation(event.patient)
+        _changed(event.patient_id)
     return event
 
 

@@ -14,6 +14,7 @@ urlpatterns = [
     path("<id:patient_pk>/labs/new/", views.lab_panel, name="lab_panel"),
     path("<id:patient_pk>/labs/<id:lab_pk>/", views.lab_result, name="lab_result"),
     path("<id:patient_pk>/events/new/", views.event_create, name="event_create"),
+    path("<id:patient_pk>/events/<id:event_pk>/resolve/", views.event_resolve, name="event_resolve"),
     path("<id:patient_pk>/medications/new/", views.medication_create, name="medication_create"),
     path("<id:patient_pk>/recommendations/<id:recommendation_pk>/accept/", views.recommendation_accept,
          name="recommendation_accept"),

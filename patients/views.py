@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db import IntegrityError
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -34,6 +34,7 @@ from patients.forms import (
     CourseStartForm,
     DayRecordForm,
     DoseChangeForm,
+    EventResolveForm,
     LabAmendForm,
     LabPanelForm,
     LabVoidForm,
@@ -288,6 +289,28 @@ def event_create(request: HttpRequest, patient_pk: int) -> HttpResponse:
             messages.success(request, "Clinical event recorded.")
             return redirect("patient_detail", patient_pk=patient.pk)
     return render(request, "patients/form.html", {"form": form, "patient": patient, "title": "Record a clinical event"})
+
+
+@require_POST
+def event_resolve(request: HttpRequest, patient_pk: int, event_pk: int) -> HttpResponse:
+    """An open event's resolution date (the patient page and the oral therapy program)."""
+    patient = _patient(request, patient_pk, *CLINICAL_WRITE_ROLES)
+    event = patient.events.filter(pk=event_pk).first()
+    form = EventResolveForm(request.POST, patient=patient)
+    back = request.POST.get("next") if request.POST.get("next") == reverse("program", args=[patient.pk]) else None
+    if event is None:
+        raise Http404("Not found")
+    if not form.is_valid():
+        messages.error(request, f"Nothing was changed: {_form_errors(form)}")
+    else:
+        try:
+            services.clinical_event_resolve(event=event, resolved_date=form.cleaned_data["resolved_date"])
+        except InputError as exc:
+            messages.error(request, f"Nothing was changed: {exc}")
+        else:
+            messages.success(request, f"{event.get_kind_display()} of {event.onset_date:%d %b %Y} resolved on "
+                                      f"{event.resolved_date:%d %b %Y}.")
+    return redirect(back or reverse("patient_detail", args=[patient.pk]))
 
 
 def medication_create(request: HttpRequest, patient_pk: int) -> HttpResponse:

@@ -82,12 +82,12 @@ def clinic_b_objects(clinic_b, outsider_prescriber, outsider):
             "lab_pk": LabResult.objects.filter(patient=patient).first().pk,
             "import_pk": LabImportFactory(clinic=clinic_b, kind="hl7", created_by=outsider).pk,
             "token_pk": ApiTokenFactory(clinic=clinic_b, user=outsider).pk,
-            "kind": "dispensing", "record_pk": dispensing.pk}
+            "kind": "dispensing", "record_pk": dispensing.pk, "event_pk": rash.pk}
 
 
 # Each URL keyword and how to get an object of clinic B for it. Later issues add theirs.
 KNOWN_KWARGS = {"patient_pk", "recommendation_pk", "clinic_pk", "requirement_pk", "item_pk", "token", "protocol_pk",
-                "plan_pk", "day_pk", "digest_pk", "lab_pk", "import_pk", "token_pk", "kind", "record_pk"}
+                "plan_pk", "day_pk", "digest_pk", "lab_pk", "import_pk", "token_pk", "kind", "record_pk", "event_pk"}
 
 
 def test_every_url_keyword_is_known():

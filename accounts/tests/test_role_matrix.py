@@ -28,7 +28,7 @@ ROLE_MATRIX = {
     "dispensing_create": WRITE, "supply_void": WRITE, "check_in": WRITE,
     # clinical writes
     "patient_create": WRITE, "patient_edit": WRITE, "lab_panel": WRITE, "lab_result": WRITE, "event_create": WRITE,
-    "medication_create": WRITE, "recommendation_comment": WRITE, "plan_record_day": WRITE, "record_test": WRITE,
+    "medication_create": WRITE, "event_resolve": WRITE, "recommendation_comment": WRITE, "plan_record_day": WRITE, "record_test": WRITE,
     "follow_up": WRITE | {"staff"},
     # results that arrive (issue #15): whoever may type a result may import one
     "import_list": WRITE, "import_detail": WRITE, "import_check": WRITE, "import_confirm": WRITE,

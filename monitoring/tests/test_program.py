@@ -272,3 +272,56 @@ def test_adherence_counts_covered_days_and_reported_misses(patient, nurse):
     a = program.adherence(c)
     assert (a["days_needed"], a["days_covered"], a["pdc"]) == (11, 5, 45.5)
     assert a["points"][0]["missed"] == 4 and a["points"][0]["percent"] == 20.0
+
+
+# --- the pages ----------------------------------------------------------------------------------------
+
+def test_the_pages_record_and_refuse_through_the_forms(client, patient, nurse):
+    client.force_login(nurse)
+    base = f"/monitoring/patients/{patient.pk}/program/"
+    assert client.get(base).status_code == 200
+    # A check-in form with a grade the term does not have: refused, with the reason, nothing saved.
+    bad = {"done_on": today().isoformat(), "mode": "phone", "missed_doses": "0", "vomited_doses": "0", "symptom_rash": "4"}
+    response = client.post(base + "check-ins/new/", bad)
+    assert response.status_code == 200 and "Select a valid choice" in response.content.decode()
+    assert not CheckIn.objects.exists()
+    good = {**bad, "symptom_rash": "3", "plan": "Photos sent to the prescriber."}
+    response = client.post(base + "check-ins/new/", good)
+    assert response.status_code == 302
+    rash = ClinicalEvent.objects.get(patient=patient, kind="rash")
+    page = client.get(base).content.decode()
+    assert "the desensitization pathway is offered once it has resolved" in page
+    # Resolving it (from the program page) offers the pathway.
+    response = client.post(f"/patients/{patient.pk}/events/{rash.pk}/resolve/",
+                           {"resolved_date": today().isoformat(), "next": base})
+    assert response.status_code == 302 and response["Location"] == base
+    rash.refresh_from_db()
+    assert rash.resolved_date == today()
+    assert "a desensitization re-challenge can be considered" in client.get(base).content.decode()
+    again = client.post(f"/patients/{patient.pk}/events/{rash.pk}/resolve/", {"resolved_date": today().isoformat()},
+                        follow=True)
+    assert "already resolved" in again.content.decode()
+
+
+def test_a_dispensing_form_refuses_a_future_date_and_an_odd_strength(client, patient, nurse):
+    client.force_login(nurse)
+    url = f"/monitoring/patients/{patient.pk}/program/dispensings/new/"
+    for data in ({"dispensed_on": (today() + timedelta(days=2)).isoformat(), "capsules": "112", "strength_mg": "150"},
+                 {"dispensed_on": today().isoformat(), "capsules": "112", "strength_mg": "100"},
+                 {"dispensed_on": today().isoformat(), "capsules": "0", "strength_mg": "150"}):
+        response = client.post(url, data)
+        assert response.status_code == 200
+    assert not SupplyStatus.objects.exists() and not course(patient).dispensings.exists()
+    assert client.post(url, {"dispensed_on": today().isoformat(), "capsules": "112", "strength_mg": "150"}).status_code == 302
+
+
+def test_the_handout_carries_the_dose_now_and_the_clinics_number(client, patient, nurse, prescriber):
+    from monitoring.models import ClinicSettings
+
+    ClinicSettings.objects.update_or_create(clinic=patient.clinic, defaults={"patient_phone": "+44 20 7946 0018"})
+    dose_change_record(course=course(patient), to=Dose(DoseState.ON_DRUG, 300), effective_date=today(),
+                       reason=Reason.PRESCRIBER_CHOICE, ordered_by=prescriber, recorded_by=prescriber)
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/patients/{patient.pk}/program/handout/").content.decode()
+    assert "300 mg twice a day: 2 capsules of 150 mg each time." in page and "+44 20 7946 0018" in page
+    assert "skip it" in page  # the US missed-dose rule (reference §2)
