@@ -17,7 +17,7 @@ from accounts.clinic_time import clinic_day_start, clinic_zone
 from accounts.models import Clinic, User
 from monitoring import rules
 from monitoring.models import ClinicSettings, Requirement
-from patients.models import CheckIn, DoseChangeEvent, LabResult, SupplyStatus, TreatmentCourse
+from patients.models import CheckIn, DoseChangeEvent, LabResult, ProgramStatus, TreatmentCourse
 from protocols.dosing import LEVELS, level_of
 
 
@@ -124,7 +124,7 @@ def program_summary(*, courses, today: date, window_days: int = 90) -> dict:
     bands = {f"b{i}": Count("pk", filter=(Q(pdc__gte=lo) if lo is not None else Q())
                             & (Q(pdc__lt=hi) if hi is not None else Q()) & Q(pdc__isnull=False))
              for i, (_, lo, hi) in enumerate(PDC_BANDS)}
-    got = SupplyStatus.objects.filter(course__in=active.values("pk")).aggregate(**bands, n=Count("pk"))
+    got = ProgramStatus.objects.filter(course__in=active.values("pk")).aggregate(**bands)
     checks = CheckIn.objects.filter(course__in=courses.values("pk"), done_on__gte=today - timedelta(days=window_days),
                                     due_on__isnull=False).aggregate(n=Count("pk"), on_time=Count("pk", filter=Q(on_time=True)))
     with_pdc = sum(got[f"b{i}"] for i in range(len(PDC_BANDS)))

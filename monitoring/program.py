@@ -17,7 +17,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Q, QuerySet
 
 from accounts.clinic_time import clinic_today, on_clinic_days
 from accounts.models import User
@@ -31,7 +31,7 @@ from patients.models import (
     EducationRecord,
     PlanDay,
     Prescription,
-    SupplyStatus,
+    ProgramStatus,
     TreatmentCourse,
 )
 from patients.services import clinical_data_changed, clinical_event_record
@@ -79,8 +79,12 @@ def education_record(*, course: TreatmentCourse, user: User, given_on: date, top
     if missing:
         raise InputError(f"Cover every topic before recording the education; not ticked: {', '.join(missing)}.")
     _day_problem(course, given_on, "education")
-    return EducationRecord.objects.create(course=course, given_on=given_on, topics=known, dose_mg_bid=current_dose(course),
-                                          with_whom=with_whom.strip(), notes=notes.strip(), recorded_by=user)
+    with transaction.atomic():
+        record = EducationRecord.objects.create(course=course, given_on=given_on, topics=known,
+                                                dose_mg_bid=current_dose(course), with_whom=with_whom.strip(),
+                                                notes=notes.strip(), recorded_by=user)
+        _changed(course)
+    return record
 
 
 def education_state(course: TreatmentCourse) -> dict:
@@ -131,26 +135,41 @@ def supply_of(course: TreatmentCourse, today: date | None = None) -> oral_progra
     return oral_program.supply(fills=fills, periods=dose_periods(course), today=today, counts=counts)
 
 
-def supply_recompute(*, course: TreatmentCourse, today: date | None = None) -> SupplyStatus | None:
-    """Store the course's supply for the worklist. Courses off treatment keep no status."""
+def education_needed(course: TreatmentCourse) -> tuple[str, int | None]:
+    """'' when the education is recorded at the dose taken now (or the course started
+    before the program, taught on paper), 'missing' or 'dose_changed' otherwise; with the
+    dose last taught."""
+    since = oral_program_from()
+    last = list(course.education.order_by("-given_on", "-pk").values_list("dose_mg_bid", flat=True)[:1])
+    taught = last[0] if last else None
+    if since is not None and course.start_date < since:
+        return ProgramStatus.Education.DONE, taught
+    if not last:
+        return ProgramStatus.Education.MISSING, None
+    if course.dose_state == DoseState.ON_DRUG and taught != course.dose_mg_bid:
+        return ProgramStatus.Education.DOSE_CHANGED, taught
+    return ProgramStatus.Education.DONE, taught
+
+
+def program_recompute(*, course: TreatmentCourse, today: date | None = None) -> ProgramStatus | None:
+    """Store the course's program state for the worklist. Courses off treatment keep none."""
     if not course.is_active or course.patient.archived_at is not None:
-        SupplyStatus.objects.filter(course=course).delete()
+        ProgramStatus.objects.filter(course=course).delete()
         return None
     today = today or clinic_today(course.patient.clinic)
-    has_records = course.dispensings.exists() or course.prescriptions.exists()
-    if not has_records:
-        SupplyStatus.objects.filter(course=course).delete()
-        return None
-    s = supply_of(course, today)
-    unfilled = oral_program.unfilled_since(
-        course.prescriptions.filter(void_reason="").values_list("written_on", flat=True),
-        course.dispensings.filter(void_reason="").values_list("dispensed_on", flat=True))
-    pdc = s.pdc
-    status, _ = SupplyStatus.objects.update_or_create(course=course, defaults={
-        "clinic_id": course.patient.clinic_id, "on_hand": s.capsules,
-        "runs_out_on": s.runs_out_on, "unfilled_since": unfilled, "computed_on": today,
-        "pdc": None if pdc is None else (Decimal(pdc.numerator) / Decimal(pdc.denominator)).quantize(Decimal("0.0001")),
-    })
+    education, taught = education_needed(course)
+    values: dict = {"clinic_id": course.patient.clinic_id, "computed_on": today, "education": education,
+                    "taught_dose_mg_bid": taught, "on_hand": None, "runs_out_on": None, "unfilled_since": None, "pdc": None}
+    if course.dispensings.filter(void_reason="").exists() or course.prescriptions.filter(void_reason="").exists():
+        s = supply_of(course, today)
+        pdc = s.pdc
+        values.update(
+            on_hand=s.capsules, runs_out_on=s.runs_out_on,
+            unfilled_since=oral_program.unfilled_since(
+                course.prescriptions.filter(void_reason="").values_list("written_on", flat=True),
+                course.dispensings.filter(void_reason="").values_list("dispensed_on", flat=True)),
+            pdc=None if pdc is None else (Decimal(pdc.numerator) / Decimal(pdc.denominator)).quantize(Decimal("0.0001")))
+    status, _ = ProgramStatus.objects.update_or_create(course=course, defaults=values)
     return status
 
 
@@ -349,18 +368,14 @@ def adherence(course: TreatmentCourse) -> dict:
 
 # --- worklist sections ------------------------------------------------------------------------------
 
-def education_missing(courses: QuerySet[TreatmentCourse]) -> QuerySet[TreatmentCourse]:
-    """Courses on treatment started from the program's start with no education recorded,
-    or taught at a dose other than the one taken now."""
-    taught = EducationRecord.objects.filter(course=OuterRef("pk")).order_by("-given_on", "-pk").values("dose_mg_bid")[:1]
-    since = oral_program_from()
-    return courses.on_treatment().filter(Q(start_date__gte=since) if since else Q()).annotate(
-        taught_dose=Subquery(taught), has_education=Exists(EducationRecord.objects.filter(course=OuterRef("pk")))
-    ).filter(Q(has_education=False) | (Q(dose_state=DoseState.ON_DRUG) & ~Q(taught_dose=F("dose_mg_bid"))))
+def education_missing(statuses: QuerySet[ProgramStatus]) -> QuerySet[ProgramStatus]:
+    """Courses started without recorded education, or taught at another dose than the one
+    taken now (stored by program_recompute; one partial index)."""
+    return statuses.exclude(education=ProgramStatus.Education.DONE)
 
 
-def supply_flags(statuses: QuerySet[SupplyStatus], todays: Mapping[int, date],
-                 fill_check_days: Mapping[int, int]) -> QuerySet[SupplyStatus]:
+def supply_flags(statuses: QuerySet[ProgramStatus], todays: Mapping[int, date],
+                 fill_check_days: Mapping[int, int]) -> QuerySet[ProgramStatus]:
     """Courses whose supply runs out within 7 days, or whose prescription has waited longer
     than the clinic's fill-check days, each clinic on its own today."""
 

@@ -18,7 +18,7 @@ from accounts.clinic_time import clinic_day_start, clinic_today, on_clinic_days,
 from accounts.models import Clinic, User
 from monitoring import program, rules
 from monitoring.models import ClinicSettings, MonitoringItem, Requirement
-from patients.models import DesensitizationPlan, LabResult, PlanDay, Recommendation, SupplyStatus, TreatmentCourse
+from patients.models import DesensitizationPlan, LabResult, PlanDay, ProgramStatus, Recommendation, TreatmentCourse
 from protocols.dosing import DoseState
 
 
@@ -198,12 +198,12 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
         # The oral therapy program (issue #16): supply running out or a prescription not
         # filled, and courses started without recorded education (or taught another dose).
         "supply": program.supply_flags(
-            SupplyStatus.objects.for_user(user).filter(filters.clinic("clinic_id"), filters.patients("course__patient")),
+            ProgramStatus.objects.for_user(user).filter(filters.clinic("clinic_id"), filters.patients("course__patient")),
             todays, {cid: d.fill_check_days for cid, d in days.items()})
         .select_related("course__patient__clinic").order_by("runs_out_on", "unfilled_since", "pk"),
-        "education": program.education_missing(TreatmentCourse.objects.for_user(user).filter(
-            filters.clinic("patient__clinic_id"), filters.patients("patient")))
-        .select_related("patient__clinic").order_by("start_date", "pk"),
+        "education": program.education_missing(ProgramStatus.objects.for_user(user).filter(
+            filters.clinic("clinic_id"), filters.patients("course__patient")))
+        .select_related("course__patient__clinic").order_by("clinic_id", "id"),
     }
 
 
@@ -257,7 +257,7 @@ def _as_is(rows: list, days: dict[int, ClinicDay]) -> list:
     return rows
 
 
-def supply_rows(statuses: list[SupplyStatus], days: dict[int, ClinicDay]) -> list[SupplyRow]:
+def supply_rows(statuses: list[ProgramStatus], days: dict[int, ClinicDay]) -> list[SupplyRow]:
     rows = []
     for s in statuses:
         day = days.get(s.clinic_id)
@@ -271,7 +271,7 @@ def supply_rows(statuses: list[SupplyStatus], days: dict[int, ClinicDay]) -> lis
 
 @dataclass(frozen=True)
 class SupplyRow:
-    status: SupplyStatus
+    status: ProgramStatus
     runs_out_soon: bool
     unfilled_days: int | None  # days since the prescription, when past the clinic's fill-check days
 

@@ -41,7 +41,7 @@ from monitoring.models import (
     RequirementVersion,
 )
 from patients import desensitization
-from patients.models import LabResult, Patient, SupplyStatus, TreatmentCourse
+from patients.models import LabResult, Patient, ProgramStatus, TreatmentCourse
 from patients.recommendations import hold_started, recheck_analytes
 from protocols.errors import InputError, VersionConflict
 
@@ -242,7 +242,7 @@ def patient_schedule_recompute(*, patient_id: int, today: date | None = None) ->
     n = 0
     for course in courses:
         course_schedule_recompute(course=course, today=today)
-        program.supply_recompute(course=course, today=today)
+        program.program_recompute(course=course, today=today)
         n += 1
     DirtyPatient.objects.filter(patient_id=patient_id).delete()
     return n
@@ -373,9 +373,9 @@ def digest_content(*, clinic: Clinic, today: date, escalation_days: int | None =
     if escalation_days is None:
         cfg = ClinicSettings.for_clinic(clinic.pk)
         program_counts = {
-            "supply": program.supply_flags(SupplyStatus.objects.filter(clinic=clinic), {clinic.pk: today},
+            "supply": program.supply_flags(ProgramStatus.objects.filter(clinic=clinic), {clinic.pk: today},
                                            {clinic.pk: cfg.fill_check_days}).count(),
-            "education": program.education_missing(TreatmentCourse.objects.filter(patient__clinic=clinic)).count(),
+            "education": program.education_missing(ProgramStatus.objects.filter(clinic=clinic)).count(),
         }
     return DigestContent(sum(r["overdue"] for r in by_test), sum(r["due_today"] for r in by_test), by_test, most,
                          due_list, **program_counts)

@@ -189,10 +189,10 @@ def _csv_row(section: str, row) -> tuple:
         return ("supply", p.clinic.name, p.mrn, p.last_name, p.first_name, what, st.runs_out_on or st.unfilled_since,
                 f"{st.on_hand} capsules on hand" if st.on_hand is not None else "")
     if section == "education":
-        p = row.patient
+        c, p = row.course, row.course.patient
         return ("education", p.clinic.name, p.mrn, p.last_name, p.first_name,
-                "no education recorded" if not row.has_education else f"taught {row.taught_dose} mg, now {row.dose_mg_bid} mg",
-                row.start_date, "")
+                "no education recorded" if row.education == "missing" else
+                f"taught {row.taught_dose_mg_bid} mg, now {c.dose_mg_bid} mg", c.start_date, "")
     plan, day, p = row.plan, row.day, row.plan.patient
     return ("plans", p.clinic.name, p.mrn, p.last_name, p.first_name, f"desensitization ({plan.status})", day.date if day else "",
             f"step {day.step} of {plan.n_steps}: {day.morning_mg}/{day.evening_mg} mg" if day else "")

@@ -1028,28 +1028,38 @@ class CheckIn(AppendOnly):
         return f"{self.get_mode_display()} check-in on {self.done_on}"
 
 
-class SupplyStatus(models.Model):
-    """Each course's supply as last computed (protocols.oral_program.supply), stored so the
-    worklist filters on it in the database: recomputed on a dispensing, a prescription, a
-    dose change, a desensitization day, a check-in count and by the daily sweep."""
+class ProgramStatus(models.Model):
+    """Each active course's oral-program state as last computed, stored so the worklist
+    filters on it in the database with an index (issue #14): the supply
+    (protocols.oral_program.supply) and whether the education is missing or was given at
+    another dose. Recomputed on every change of the record (a dispensing, a prescription, a
+    dose change, a desensitization day, a check-in, an education) and by the daily sweep."""
 
-    course = models.OneToOneField(TreatmentCourse, on_delete=models.CASCADE, related_name="supply")
+    class Education(models.TextChoices):
+        DONE = "", "Recorded at the current dose"
+        MISSING = "missing", "No education recorded"
+        DOSE_CHANGED = "dose_changed", "Dose changed since the education"
+
+    course = models.OneToOneField(TreatmentCourse, on_delete=models.CASCADE, related_name="program_status")
     clinic = models.ForeignKey(Clinic, on_delete=models.CASCADE, related_name="+", db_index=False)
     on_hand = models.PositiveIntegerField(null=True, blank=True)
     runs_out_on = models.DateField(null=True, blank=True)
     unfilled_since = models.DateField(null=True, blank=True, help_text="Oldest prescription with no dispensing since.")
     pdc = models.DecimalField("proportion of days covered", max_digits=5, decimal_places=4, null=True, blank=True)
+    education = models.CharField(max_length=20, choices=Education.choices, blank=True, default="")
+    taught_dose_mg_bid = models.PositiveSmallIntegerField(null=True, blank=True)
     computed_on = models.DateField()
 
     objects = ClinicScopedQuerySet.as_manager()
 
     class Meta:
-        verbose_name_plural = "supply statuses"
+        verbose_name_plural = "program statuses"
         indexes = [
-            models.Index(fields=["clinic", "runs_out_on"], condition=Q(runs_out_on__isnull=False), name="supply_runs_out_idx"),
+            models.Index(fields=["clinic", "runs_out_on"], condition=Q(runs_out_on__isnull=False), name="program_runs_out_idx"),
             models.Index(fields=["clinic", "unfilled_since"], condition=Q(unfilled_since__isnull=False),
-                         name="supply_unfilled_idx"),
+                         name="program_unfilled_idx"),
+            models.Index(fields=["clinic", "id"], condition=~Q(education=""), name="program_education_idx"),
         ]
 
     def __str__(self) -> str:
-        return f"Supply of {self.course}: runs out {self.runs_out_on}"
+        return f"Oral program of {self.course}"

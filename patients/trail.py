@@ -18,14 +18,18 @@ from django.utils.formats import date_format
 
 from accounts.models import AuditEvent, User
 from patients.models import (
+    CheckIn,
     ClinicalEvent,
     ConcomitantMedication,
     DesensitizationPlan,
+    Dispensing,
     DoseChangeEvent,
+    EducationRecord,
     LabResult,
     Patient,
     PlanDay,
     PlanDecision,
+    Prescription,
     Recommendation,
     RecommendationComment,
     TreatmentCourse,
@@ -56,6 +60,8 @@ def _history_sources(patient: Patient) -> list[tuple[str, Any]]:
         ("Recommendation", Recommendation.history.filter(course__patient_id=pid)),
         ("Desensitization plan", DesensitizationPlan.history.filter(course__patient_id=pid)),
         ("Desensitization day", PlanDay.history.filter(plan__course__patient_id=pid)),
+        ("Prescription", Prescription.history.filter(course__patient_id=pid)),
+        ("Dispensing", Dispensing.history.filter(course__patient_id=pid)),
     ]
 
 
@@ -147,7 +153,19 @@ def _own_history_rows(patient: Patient, limit: int) -> list[dict]:
     decisions = PlanDecision.objects.filter(plan__course__patient=patient).select_related("decided_by", "plan")[:limit]
     follow_ups = apps.get_model("monitoring", "FollowUp").objects.filter(item__course__patient=patient).select_related(
         "recorded_by", "item__requirement")[:limit]
+    education = EducationRecord.objects.filter(course__patient=patient).select_related("recorded_by")[:limit]
+    check_ins = CheckIn.objects.filter(course__patient=patient).select_related("recorded_by")[:limit]
     return [
+        *({"what": "Education", "object": f"given on {date_format(e.given_on, 'j M Y')}", "type": "added",
+           "who": e.recorded_by, "when": e.recorded_at, "ip": None,
+           "changes": [("Topics", "", ", ".join(e.topics)), ("Dose (mg twice daily)", "", str(e.dose_mg_bid or "—"))]}
+          for e in education),
+        *({"what": "Check-in", "object": f"{c.get_mode_display()} on {date_format(c.done_on, 'j M Y')}", "type": "added",
+           "who": c.recorded_by, "when": c.recorded_at, "ip": None,
+           "changes": [("Missed doses", "", str(c.missed_doses)),
+                       ("Symptoms", "", ", ".join(f"{k} grade {g}" for k, g in c.symptoms.items()) or "none"),
+                       *(("Finding", "", f["text"]) for f in c.findings)]}
+          for c in check_ins),
         *({"what": "Comment", "object": f"on “{c.recommendation.headline}”", "type": "added",
            "who": c.author, "when": c.created_at, "ip": None, "changes": [("Text", "", c.text)]} for c in comments),
         *({"what": "Plan decision", "object": d.get_decision_display(), "type": "added",

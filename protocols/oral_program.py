@@ -19,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
+from functools import lru_cache
 
 from protocols.desensitization import capsules
 
@@ -161,11 +162,17 @@ def _dose_on(periods: Sequence[Period], day: date) -> tuple[int, int]:
     return current
 
 
+@lru_cache(maxsize=256)
+def _combo(mg: int, strengths: tuple[int, ...]) -> tuple[int, ...] | None:
+    found = capsules(mg, list(strengths))
+    return None if found is None else tuple(found)
+
+
 def _take(stock: dict[int, int], mg: int) -> bool:
     """Take one dose of `mg` from `stock` (the fewest capsules of the strengths on hand)."""
     if mg == 0:
         return True
-    combo = capsules(mg, [s for s, n in stock.items() if n > 0])
+    combo = _combo(mg, tuple(sorted(s for s, n in stock.items() if n > 0)))
     if combo is None:
         return False
     need = {s: combo.count(s) for s in set(combo)}

@@ -152,7 +152,7 @@ NOT_CLINICAL = {
     "monitoring.Digest": "an email's delivery state; the outbox is its record",
     "monitoring.NotificationPreference": "a user's email preference",
     "monitoring.MonitoringItem": "derived: recomputed from results and schedules at any time",
-    "patients.SupplyStatus": "derived: recomputed from dispensings, prescriptions, doses and check-ins at any time",
+    "patients.ProgramStatus": "derived: recomputed from dispensings, prescriptions, doses and check-ins at any time",
     "monitoring.RequirementVersion": "written once, never edited: each schedule change is a new version",
     "patients.LabImport": "a file or message kept as received (content and SHA-256 never change); the results it "
                           "brought are append-only and link back to it",

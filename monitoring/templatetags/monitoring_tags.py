@@ -9,8 +9,8 @@ from typing import Any
 from django import template
 
 from accounts.clinic_time import clinic_today
-from monitoring import program, selectors
-from patients.models import SupplyStatus
+from monitoring import selectors
+from patients.models import ProgramStatus
 
 register = template.Library()
 
@@ -28,9 +28,8 @@ def patient_program(context: template.Context, patient: Any, course: Any) -> dic
     program's page. Two small reads; the page itself has the rest."""
     out: dict[str, Any] = {"patient": patient, "course": course}
     if course is not None and course.end_date is None:
-        out["education"] = program.education_state(course)
-        out["supply"] = SupplyStatus.objects.filter(course=course).first()
-        out["today"] = clinic_today(patient.clinic)
-        out["runs_out_soon"] = bool(out["supply"] and out["supply"].runs_out_on
-                                    and out["supply"].runs_out_on <= out["today"] + timedelta(days=7))
+        status = ProgramStatus.objects.filter(course=course).first()  # the one read: stored by program_recompute
+        today = clinic_today(patient.clinic)
+        out.update(status=status, runs_out_soon=bool(status and status.runs_out_on
+                                                       and status.runs_out_on <= today + timedelta(days=7)))
     return out

@@ -14,7 +14,7 @@ from monitoring import program, rules
 from monitoring.models import MonitoringItem, RequirementVersion
 from monitoring.program import CheckInEntry
 from monitoring.services import digest_content, patient_schedule_recompute
-from patients.models import CheckIn, ClinicalEvent, ConcomitantMedication, Recommendation, SupplyStatus
+from patients.models import CheckIn, ClinicalEvent, ConcomitantMedication, ProgramStatus, Recommendation
 from patients.services import dose_change_record
 from patients.tests.factories import clinic_ranges, started_patient
 from protocols.dosing import Dose, DoseState, Reason
@@ -170,7 +170,7 @@ def test_the_supply_follows_a_dose_change(patient, nurse, prescriber):
     program.prescription_record(course=c, user=nurse, written_on=c.start_date, capsules=112)
     program.dispensing_record(course=c, user=nurse, dispensed_on=c.start_date, capsules=112)
     patient_schedule_recompute(patient_id=patient.pk)
-    status = SupplyStatus.objects.get(course=c)
+    status = ProgramStatus.objects.get(course=c)
     # 112 capsules at 8 a day from day 0: days 0-13 covered, day 14 short.
     assert (status.runs_out_on, status.unfilled_since) == (c.start_date + timedelta(days=14), None)
     assert status.on_hand == 112 - 8 * 11
@@ -186,11 +186,11 @@ def test_a_prescription_without_a_fill_is_chased_after_the_clinics_days(patient,
     c = course(patient)
     program.prescription_record(course=c, user=nurse, written_on=today() - timedelta(days=7), capsules=224)
     patient_schedule_recompute(patient_id=patient.pk)
-    status = SupplyStatus.objects.get(course=c)
+    status = ProgramStatus.objects.get(course=c)
     assert status.unfilled_since == today() - timedelta(days=7)
-    flagged = program.supply_flags(SupplyStatus.objects.all(), {patient.clinic_id: today()}, {patient.clinic_id: 7})
+    flagged = program.supply_flags(ProgramStatus.objects.all(), {patient.clinic_id: today()}, {patient.clinic_id: 7})
     assert list(flagged) == [status]
-    assert not program.supply_flags(SupplyStatus.objects.all(), {patient.clinic_id: today()}, {patient.clinic_id: 8})
+    assert not program.supply_flags(ProgramStatus.objects.all(), {patient.clinic_id: today()}, {patient.clinic_id: 8})
 
 
 def test_a_withdrawn_dispensing_no_longer_counts(patient, nurse):
@@ -198,7 +198,7 @@ def test_a_withdrawn_dispensing_no_longer_counts(patient, nurse):
     d = program.dispensing_record(course=c, user=nurse, dispensed_on=c.start_date, capsules=2000)
     program.supply_void(record=d, user=nurse, reason="typed 2000 for 200")
     patient_schedule_recompute(patient_id=patient.pk)
-    assert not SupplyStatus.objects.filter(course=c).exists() or SupplyStatus.objects.get(course=c).on_hand == 0
+    assert ProgramStatus.objects.get(course=c).on_hand is None, "no dispensing counts: no supply"
     with pytest.raises(InputError, match="already"):
         program.supply_void(record=d, user=nurse, reason="again")
 
@@ -215,37 +215,35 @@ def test_impossible_supply_records_are_refused(patient, nurse, capsules, strengt
 def test_education_is_a_complete_checklist(patient, nurse, settings):
     settings.ORAL_PROGRAM_FROM = "2000-01-01"
     c = course(patient)
-    from patients.models import TreatmentCourse
-
-    assert list(program.education_missing(TreatmentCourse.objects.all())) == [c]
+    patient_schedule_recompute(patient_id=patient.pk)
+    assert [s.course for s in program.education_missing(ProgramStatus.objects.all())] == [c]
     with pytest.raises(InputError, match="not ticked: Storage"):
         program.education_record(course=c, user=nurse, given_on=today(),
                                  topics=["dose", "food", "whole", "missed", "vomited", "sun", "contraception", "report"])
     topics = [t.code for t in program.education_topics(c)]
     program.education_record(course=c, user=nurse, given_on=today(), topics=topics)
-    assert not program.education_missing(TreatmentCourse.objects.all()).exists()
+    patient_schedule_recompute(patient_id=patient.pk)
+    assert not program.education_missing(ProgramStatus.objects.all()).exists()
     assert program.education_state(c)["last"].dose_mg_bid == 600
 
 
 def test_a_dose_change_asks_for_the_education_again(patient, nurse, prescriber, settings):
     settings.ORAL_PROGRAM_FROM = "2000-01-01"
-    from patients.models import TreatmentCourse
-
     c = course(patient)
     program.education_record(course=c, user=nurse, given_on=today(), topics=[t.code for t in program.education_topics(c)])
     dose_change_record(course=c, to=Dose(DoseState.ON_DRUG, 450), effective_date=today(), reason=Reason.PRESCRIBER_CHOICE,
                        ordered_by=prescriber, recorded_by=prescriber)
     c.refresh_from_db()
-    (row,) = program.education_missing(TreatmentCourse.objects.all())
-    assert (row.taught_dose, row.dose_mg_bid) == (600, 450)
+    patient_schedule_recompute(patient_id=patient.pk)
+    (row,) = program.education_missing(ProgramStatus.objects.all())
+    assert (row.education, row.taught_dose_mg_bid, row.course.dose_mg_bid) == ("dose_changed", 600, 450)
     assert program.education_state(c)["stale"] is True
 
 
 def test_courses_taught_on_paper_before_the_program_are_not_flagged(patient, settings):
-    from patients.models import TreatmentCourse
-
     settings.ORAL_PROGRAM_FROM = (today() + timedelta(days=1)).isoformat()
-    assert not program.education_missing(TreatmentCourse.objects.all()).exists()
+    patient_schedule_recompute(patient_id=patient.pk)
+    assert not program.education_missing(ProgramStatus.objects.all()).exists()
 
 
 # --- the worklist and the digest ---------------------------------------------------------------------
@@ -311,7 +309,7 @@ def test_a_dispensing_form_refuses_a_future_date_and_an_odd_strength(client, pat
                  {"dispensed_on": today().isoformat(), "capsules": "0", "strength_mg": "150"}):
         response = client.post(url, data)
         assert response.status_code == 200
-    assert not SupplyStatus.objects.exists() and not course(patient).dispensings.exists()
+    assert not course(patient).dispensings.exists()
     assert client.post(url, {"dispensed_on": today().isoformat(), "capsules": "112", "strength_mg": "150"}).status_code == 302
 
 
@@ -325,3 +323,21 @@ def test_the_handout_carries_the_dose_now_and_the_clinics_number(client, patient
     page = client.get(f"/monitoring/patients/{patient.pk}/program/handout/").content.decode()
     assert "300 mg twice a day: 2 capsules of 150 mg each time." in page and "+44 20 7946 0018" in page
     assert "skip it" in page  # the US missed-dose rule (reference §2)
+
+
+def test_the_audit_trail_shows_every_program_record(patient, nurse):
+    from patients.trail import patient_trail
+
+    c = course(patient)
+    program.education_record(course=c, user=nurse, given_on=today(), topics=[t.code for t in program.education_topics(c)])
+    program.prescription_record(course=c, user=nurse, written_on=today(), capsules=224)
+    d = program.dispensing_record(course=c, user=nurse, dispensed_on=today(), capsules=224)
+    program.supply_void(record=d, user=nurse, reason="wrong patient")
+    record(patient, nurse, symptoms={"myalgia": 1})
+    trail = patient_trail(patient, reads=False)
+    what = [(r["what"], r["type"]) for r in trail]
+    for row in [("Education", "added"), ("Prescription", "added"), ("Dispensing", "added"), ("Dispensing", "changed"),
+                ("Check-in", "added")]:
+        assert row in what
+    withdrawn = next(r for r in trail if r["what"] == "Dispensing" and r["type"] == "changed")
+    assert ("Void reason", "—", "wrong patient") in withdrawn["changes"]

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 # The same on SQLite and PostgreSQL.
 # Each section is counted (COUNT) and paged (LIMIT) in the database (issue #14); sections
 # with no rows skip the page query.
-WORKLIST_QUERIES = 26  # + supply and education (issue #16)
+WORKLIST_QUERIES = 25  # + supply and education (issue #16)
 
 
 def high_alt(patient, user, hours_ago=1):

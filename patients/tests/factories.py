@@ -34,10 +34,10 @@ from patients.models import (
     PlanDay,
     PlanDecision,
     Prescription,
+    ProgramStatus,
     Recommendation,
     RecommendationComment,
     ReferenceRange,
-    SupplyStatus,
     TreatmentCourse,
 )
 from protocols import desensitization as desensitization_rules
@@ -327,9 +327,9 @@ class CheckInFactory(DjangoModelFactory[CheckIn]):
     recorded_by = factory.SubFactory("accounts.tests.factories.UserFactory")
 
 
-class SupplyStatusFactory(DjangoModelFactory[SupplyStatus]):
+class ProgramStatusFactory(DjangoModelFactory[ProgramStatus]):
     class Meta:
-        model = SupplyStatus
+        model = ProgramStatus
 
     course = factory.SubFactory(TreatmentCourseFactory, on_drug=True)
     clinic = factory.LazyAttribute(lambda s: s.course.patient.clinic)
