@@ -16,7 +16,7 @@ from django.db.models.functions import TruncDate
 from accounts.clinic_time import clinic_day_start, clinic_zone
 from accounts.models import Clinic, User
 from monitoring import rules
-from monitoring.models import ClinicSettings, Requirement
+from monitoring.models import ClinicSettings, MonitoringItem, Requirement
 from patients.models import CheckIn, DoseChangeEvent, LabResult, ProgramStatus, TreatmentCourse
 from protocols.dosing import LEVELS, level_of
 
@@ -125,13 +125,18 @@ def program_summary(*, courses, today: date, window_days: int = 90) -> dict:
                             & (Q(pdc__lt=hi) if hi is not None else Q()) & Q(pdc__isnull=False))
              for i, (_, lo, hi) in enumerate(PDC_BANDS)}
     got = ProgramStatus.objects.filter(course__in=active.values("pk")).aggregate(**bands)
-    checks = CheckIn.objects.filter(course__in=courses.values("pk"), done_on__gte=today - timedelta(days=window_days),
+    since = today - timedelta(days=window_days)
+    checks = CheckIn.objects.filter(course__in=courses.values("pk"), done_on__gte=since,
                                     due_on__isnull=False).aggregate(n=Count("pk"), on_time=Count("pk", filter=Q(on_time=True)))
+    # Check-ins that fell due in the window and are still not done count as not on time.
+    missed = MonitoringItem.objects.filter(course__in=active.values("pk"), requirement__code=rules.CHECK_IN,
+                                           due_date__gte=since, overdue_from__lte=today).count()
+    checks["n"] += missed
     with_pdc = sum(got[f"b{i}"] for i in range(len(PDC_BANDS)))
     return {
         "pdc_bands": [{"label": label, "count": got[f"b{i}"]} for i, (label, _, _) in enumerate(PDC_BANDS)],
         "with_pdc": with_pdc,
-        "check_ins_due": checks["n"], "check_ins_on_time": checks["on_time"],
+        "check_ins_due": checks["n"], "check_ins_on_time": checks["on_time"], "check_ins_missed": missed,
         "check_ins_share": round(100 * checks["on_time"] / checks["n"]) if checks["n"] else None,
         "window_days": window_days,
     }

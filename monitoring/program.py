@@ -18,8 +18,9 @@ from decimal import Decimal
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
-from accounts.clinic_time import clinic_today, on_clinic_days
+from accounts.clinic_time import clinic_day_start, clinic_today, on_clinic_days
 from accounts.models import User
 from monitoring import rules
 from monitoring.models import ClinicSettings, MonitoringItem
@@ -34,7 +35,7 @@ from patients.models import (
     ProgramStatus,
     TreatmentCourse,
 )
-from patients.services import clinical_data_changed, clinical_event_record
+from patients.services import LabEntry, PanelError, clinical_data_changed, clinical_event_record, lab_panel_record
 from protocols import oral_program
 from protocols.dosing import DoseState
 from protocols.errors import InputError
@@ -176,7 +177,7 @@ def program_recompute(*, course: TreatmentCourse, today: date | None = None) -> 
 def prescription_record(*, course: TreatmentCourse, user: User, written_on: date, capsules: int,
                         strength_mg: int = oral_program.CAPSULE_MG, note: str = "") -> Prescription:
     _day_problem(course, written_on, "prescription")
-    _positive(capsules, strength_mg)
+    _positive(capsules, strength_mg, course)
     with transaction.atomic():
         p = Prescription.objects.create(course=course, written_on=written_on, capsules=capsules, strength_mg=strength_mg,
                                         note=note.strip(), recorded_by=user)
@@ -187,7 +188,7 @@ def prescription_record(*, course: TreatmentCourse, user: User, written_on: date
 def dispensing_record(*, course: TreatmentCourse, user: User, dispensed_on: date, capsules: int,
                       strength_mg: int = oral_program.CAPSULE_MG, note: str = "") -> Dispensing:
     _day_problem(course, dispensed_on, "dispensing")
-    _positive(capsules, strength_mg)
+    _positive(capsules, strength_mg, course)
     with transaction.atomic():
         d = Dispensing.objects.create(course=course, dispensed_on=dispensed_on, capsules=capsules, strength_mg=strength_mg,
                                       note=note.strip(), recorded_by=user)
@@ -199,11 +200,14 @@ STRENGTHS = (20, 40, 150)  # reference §2: 150 mg (US/EU); 20, 40 and 150 mg in
 MAX_CAPSULES = 2000  # more than a year at 4 capsules twice daily: a typing slip
 
 
-def _positive(capsules: int, strength_mg: int) -> None:
+def _positive(capsules: int, strength_mg: int, course: TreatmentCourse) -> None:
     if not 1 <= capsules <= MAX_CAPSULES:
         raise InputError(f"Capsules: a whole number from 1 to {MAX_CAPSULES}.")
     if strength_mg not in STRENGTHS:
         raise InputError("Strength: 150 mg (US/EU), or 20 or 40 mg (Japan) (reference §2).")
+    if strength_mg != oral_program.CAPSULE_MG and not course.regime.startswith("jp"):
+        raise InputError(f"{strength_mg} mg capsules exist only in Japan; under the {course.get_regime_display()} the "
+                         "capsule is 150 mg (reference §2).")
 
 
 def supply_void(*, record: Prescription | Dispensing, user: User, reason: str) -> None:
@@ -233,6 +237,7 @@ class CheckInEntry:
     new_medicine: str = ""
     new_medicine_category: str = ""
     stopped_medicines: str = ""
+    stop_medicine_ids: tuple[int, ...] = ()  # heart-rate-lowering medicines of the course, stopped
     capsules_on_hand: int | None = None
     plan: str = ""
 
@@ -253,9 +258,24 @@ def _check_entry(course: TreatmentCourse, e: CheckInEntry) -> dict[str, int]:
         raise InputError("Heart rate: 20 to 250 bpm.")
     if e.new_medicine.strip() and not e.new_medicine_category:
         raise InputError("Say which kind of heart-rate-lowering medicine it is (reference §4.4).")
+    if e.new_medicine_category and not e.new_medicine.strip():
+        raise InputError("Name the new heart-rate-lowering medicine, or leave its kind empty.")
     if e.missed_doses and not e.missed_reason.strip():
         raise InputError("Say why doses were missed (forgot, side effects, ran out…).")
+    previous = course.check_ins.filter(done_on__lt=e.done_on).order_by("-done_on").values_list("done_on", flat=True).first()
+    since = previous or course.start_date
+    due = 2 * ((e.done_on - since).days + (0 if previous else 1))  # twice daily, from the first dose or the last contact
+    if e.missed_doses + e.vomited_doses > due:
+        raise InputError(f"{e.missed_doses + e.vomited_doses} doses missed or vomited, but only {due} were due since "
+                         f"{'the last contact' if previous else 'the first dose'} ({since:%d %b %Y}).")
+    stoppable = set(_active_medicines(course, e.done_on).values_list("pk", flat=True))
+    if set(e.stop_medicine_ids) - stoppable:
+        raise InputError("Only a medicine of this course that is still taken can be stopped.")
     return symptoms
+
+
+def _active_medicines(course: TreatmentCourse, day: date):
+    return course.medications.filter(Q(end_date__isnull=True) | Q(end_date__gt=day), start_date__lte=day)
 
 
 def check_in_item(course: TreatmentCourse) -> MonitoringItem | None:
@@ -275,6 +295,8 @@ def check_in_record(*, course: TreatmentCourse, user: User, entry: CheckInEntry)
     grace = ClinicSettings.for_clinic(course.patient.clinic_id).grace_days
     on_time = None if due is None else entry.done_on <= due + timedelta(days=grace)
     with transaction.atomic():
+        if entry.heart_rate is not None:
+            _heart_rate(course, user, entry)
         check_in = CheckIn.objects.create(
             course=course, done_on=entry.done_on, mode=entry.mode, due_on=due, on_time=on_time,
             missed_doses=entry.missed_doses, missed_reason=entry.missed_reason.strip(), vomited_doses=entry.vomited_doses,
@@ -283,9 +305,33 @@ def check_in_record(*, course: TreatmentCourse, user: User, entry: CheckInEntry)
             stopped_medicines=entry.stopped_medicines.strip(), capsules_on_hand=entry.capsules_on_hand,
             plan=entry.plan.strip(), recorded_by=user,
             findings=[_act(c, course=course, user=user, entry=entry, symptoms=symptoms) for c in found]
-            + _medicine(course=course, entry=entry))
+            + _medicine(course=course, entry=entry) + _stop_medicines(course=course, entry=entry))
         _changed(course)
     return check_in
+
+
+def _heart_rate(course: TreatmentCourse, user: User, entry: CheckInEntry) -> None:
+    """The heart rate taken at the check-in is a result like any other (trend chart, the
+    bradycardia recovery 'heart rate ≥ 60 bpm', §4.4): at the time of recording on the
+    day itself, else at noon of the clinic's day."""
+    clinic = course.patient.clinic
+    now = timezone.now()
+    when = now if entry.done_on == clinic_today(clinic) else clinic_day_start(clinic, entry.done_on) + timedelta(hours=12)
+    try:
+        lab_panel_record(patient=course.patient, collected_at=when, entries=[LabEntry("heart_rate", str(entry.heart_rate))],
+                         entered_by=user, now=now)
+    except PanelError as exc:
+        raise InputError(f"The heart rate could not be recorded: {'; '.join(exc.errors.values())}") from None
+
+
+def _stop_medicines(*, course: TreatmentCourse, entry: CheckInEntry) -> list[dict]:
+    out = []
+    for med in _active_medicines(course, entry.done_on).filter(pk__in=entry.stop_medicine_ids):
+        med.end_date = entry.done_on
+        med.save(update_fields=["end_date"])
+        out.append({"route": "medicine_stopped", "text": f"{med.name} stopped on {entry.done_on:%d %b %Y}.",
+                    "source": "Reference §4.4 (B1/B4: a contributing medicine stopped or adjusted)", "medicine": med.pk})
+    return out
 
 
 def _note(entry: CheckInEntry, text: str) -> str:
@@ -336,6 +382,16 @@ def _medicine(*, course: TreatmentCourse, entry: CheckInEntry) -> list[dict]:
                                                category=entry.new_medicine_category, start_date=entry.done_on)
     return [{"route": "medicine", "text": f"{med.name} added to the medicines that can slow the heart.",
              "source": "Reference §4.4 (B1/B2: contributing medicines)", "medicine": med.pk}]
+
+
+def dizzy_without_rate_since(course: TreatmentCourse, since: date | None) -> date | None:
+    """The first check-in after `since` (the last heart rate and blood pressure) that
+    reported dizziness or fainting without a heart rate: the vitals are due that day, to
+    tell a symptomatic bradycardia (§4.4) from the rest."""
+    q = course.check_ins.filter(Q(symptoms__has_key="dizziness") | Q(symptoms__has_key="syncope"), heart_rate__isnull=True)
+    if since is not None:
+        q = q.filter(done_on__gt=since)
+    return q.order_by("done_on").values_list("done_on", flat=True).first()
 
 
 def muscle_pain_since(course: TreatmentCourse, since: date | None) -> date | None:

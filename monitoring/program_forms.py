@@ -81,20 +81,28 @@ class CheckInForm(SaneDatesMixin, forms.Form):
     missed_reason = forms.CharField(max_length=300, required=False, label="Why they were missed")
     vomited_doses = forms.IntegerField(min_value=0, max_value=500, initial=0, label="Doses vomited",
                                        help_text="Not repeated; the next dose at the usual time (reference §2).")
-    respiratory_new_or_worse = forms.BooleanField(required=False, label="Breathlessness or cough is new or worse")
+    respiratory_new_or_worse = forms.BooleanField(
+        required=False, label="Breathlessness or cough is new or worse (with or without a fever)",
+        help_text="Grade the dyspnea or the cough below; a prescriber is asked to investigate for ILD (reference §4.2).")
     heart_rate = forms.IntegerField(min_value=20, max_value=250, required=False, label="Heart rate (bpm)",
                                     help_text="Needed when dizziness or fainting is reported (reference §4.4).")
     new_medicine = forms.CharField(max_length=120, required=False, label="New medicine that can slow the heart")
     new_medicine_category = forms.ChoiceField(choices=[("", "—"), *ConcomitantMedication.Category.choices],
                                               required=False, label="Its kind")
-    stopped_medicines = forms.CharField(max_length=300, required=False, label="Medicines stopped")
+    stop_medicines = forms.MultipleChoiceField(
+        required=False, widget=forms.CheckboxSelectMultiple, label="Heart-rate-lowering medicines stopped",
+        help_text="Stopped on the check-in's date (reference §4.4: a contributing medicine stopped or adjusted).")
+    stopped_medicines = forms.CharField(max_length=300, required=False, label="Other medicines stopped")
     capsules_on_hand = forms.IntegerField(min_value=0, max_value=2000, required=False,
                                           label="Capsules on hand (as counted by the patient)")
     plan = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, max_length=2000,
                            label="Plan")
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, medicines=(), **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["stop_medicines"].choices = [(str(m.pk), f"{m.name} ({m.get_category_display()})") for m in medicines]
+        if not medicines:
+            del self.fields["stop_medicines"]
         for s in oral_program.SYMPTOMS:
             self.fields[f"symptom_{s.code}"] = forms.TypedChoiceField(
                 choices=_grade_choices(s), coerce=int, initial=0, required=False, empty_value=0, label=s.term,

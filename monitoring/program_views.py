@@ -55,7 +55,8 @@ def overview(request: HttpRequest, patient_pk: int) -> HttpResponse:
             course.dispensings.filter(void_reason="").values_list("dispensed_on", flat=True))
         context.update(
             today=today, education=program.education_state(course), supply=supply,
-            runs_out_soon=supply.runs_out_within(today), unfilled=unfilled,
+            runs_out_soon=supply.runs_out_within(today), unfilled=unfilled, ran_out=supply.ran_out(today),
+            days_without=(today - supply.runs_out_on).days + 1 if supply.ran_out(today) and supply.runs_out_on else 0,
             unfilled_late=bool(unfilled and (today - unfilled).days >= settings.fill_check_days),
             fill_check_days=settings.fill_check_days,
             prescriptions=course.prescriptions.select_related("recorded_by")[:20],
@@ -180,14 +181,17 @@ def check_in(request: HttpRequest, patient_pk: int) -> HttpResponse:
     course = _course(patient)
     if course is None:
         return _no_course(request, patient)
-    form = CheckInForm(request.POST or None, patient=patient, initial={"done_on": clinic_today(patient.clinic)})
+    medicines = list(course.medications.filter(end_date__isnull=True))
+    form = CheckInForm(request.POST or None, patient=patient, medicines=medicines,
+                       initial={"done_on": clinic_today(patient.clinic)})
     if request.method == "POST" and form.is_valid():
         d = form.cleaned_data
         entry = program.CheckInEntry(
             done_on=d["done_on"], mode=d["mode"], missed_doses=d["missed_doses"], missed_reason=d["missed_reason"],
             vomited_doses=d["vomited_doses"], symptoms=form.symptoms(), respiratory_new_or_worse=d["respiratory_new_or_worse"],
             heart_rate=d["heart_rate"], new_medicine=d["new_medicine"], new_medicine_category=d["new_medicine_category"],
-            stopped_medicines=d["stopped_medicines"], capsules_on_hand=d["capsules_on_hand"], plan=d["plan"])
+            stopped_medicines=d["stopped_medicines"], capsules_on_hand=d["capsules_on_hand"], plan=d["plan"],
+            stop_medicine_ids=tuple(int(pk) for pk in d.get("stop_medicines") or ()))
         try:
             done = program.check_in_record(course=course, user=request.user, entry=entry)
         except InputError as exc:

@@ -264,6 +264,7 @@ def supply_rows(statuses: list[ProgramStatus], days: dict[int, ClinicDay]) -> li
         today = day.today if day else clinic_today(s.course.patient.clinic)
         fill = day.fill_check_days if day else 7
         rows.append(SupplyRow(s, s.runs_out_on is not None and s.runs_out_on <= today + timedelta(days=7),
+                              s.runs_out_on is not None and s.runs_out_on <= today,
                               (today - s.unfilled_since).days if s.unfilled_since and
                               (today - s.unfilled_since).days >= fill else None))
     return rows
@@ -273,6 +274,7 @@ def supply_rows(statuses: list[ProgramStatus], days: dict[int, ClinicDay]) -> li
 class SupplyRow:
     status: ProgramStatus
     runs_out_soon: bool
+    ran_out: bool  # already out: nothing dispensed since the day a dose could not be made
     unfilled_days: int | None  # days since the prescription, when past the clinic's fill-check days
 
 

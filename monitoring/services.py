@@ -194,6 +194,10 @@ def course_schedule_recompute(*, course: TreatmentCourse, today: date | None = N
                 and (due is None or pain < due):
             # Reference §4.5, §5: a CPK when unexplained muscle pain is reported, at any time on treatment.
             due, notice = pain, f"muscle pain reported at the check-in of {pain:%d %b %Y} (reference §4.5, §5)"
+        if req.code == "vitals" and (dizzy := program.dizzy_without_rate_since(course, last)) is not None \
+                and (due is None or dizzy < due):
+            # Reference §4.4: with dizziness or fainting, the heart rate tells a symptomatic bradycardia.
+            due, notice = dizzy, f"dizziness or fainting reported at the check-in of {dizzy:%d %b %Y} (reference §4.4)"
         if hold and set(req.analytes) & recheck:
             recheck_on = rules.recheck_due(hold_start=hold.effective_date, last=last, every_days=course.recheck_every_days)
             if due is None or recheck_on < due:

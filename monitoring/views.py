@@ -183,7 +183,8 @@ def _csv_row(section: str, row) -> tuple:
                 clinic_date_of(p.clinic, row.collected_at), f"grade {row.grade}")
     if section == "supply":
         st, p = row.status, row.status.course.patient
-        what = "; ".join(x for x in (f"runs out {st.runs_out_on:%Y-%m-%d}" if row.runs_out_soon else "",
+        what = "; ".join(x for x in (f"{'ran' if row.ran_out else 'runs'} out {st.runs_out_on:%Y-%m-%d}"
+                                     if row.runs_out_soon else "",
                                      f"no fill {row.unfilled_days} days after the prescription"
                                      if row.unfilled_days is not None else "") if x)
         return ("supply", p.clinic.name, p.mrn, p.last_name, p.first_name, what, st.runs_out_on or st.unfilled_since,

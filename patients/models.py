@@ -655,6 +655,8 @@ class Recommendation(models.Model):
             return "Discontinue alectinib permanently"
         if self.action == "clinician_decision":
             return "The label leaves the choice to the prescriber"
+        if self.action == "review" and any(r.get("id") == "ILD-SYMPTOMS" for r in o.get("rules", [])):
+            return "Investigate promptly for ILD / pneumonitis (reference §4.2); no dose change is suggested"
         if self.action == "review":
             return "Prescriber review: the label has no rule for this; no dose change is suggested"
         return self.action

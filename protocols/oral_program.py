@@ -131,9 +131,10 @@ class Count:
 @dataclass
 class Supply:
     """Where the patient stands on `today`: capsules on hand by strength, the first day a
-    dose cannot be made from them at the current dose (None: nothing to take, or more than
-    ten years of supply), and the days covered out of the days on which doses were due since
-    the first fill (the proportion of days covered, PDC)."""
+    dose cannot be made from them (on or before today when the patient has already run out
+    and nothing was dispensed since; None: nothing to take, or more than ten years of
+    supply), and the days covered out of the days on which doses were due since the first
+    fill (the proportion of days covered, PDC)."""
 
     on_hand: dict[int, int] = field(default_factory=dict)
     runs_out_on: date | None = None
@@ -150,6 +151,10 @@ class Supply:
 
     def runs_out_within(self, today: date, days: int = RUNS_OUT_WARNING_DAYS) -> bool:
         return self.runs_out_on is not None and self.runs_out_on <= today + timedelta(days=days)
+
+    def ran_out(self, today: date) -> bool:
+        """Already out: a dose due on or before today could not be made."""
+        return self.runs_out_on is not None and self.runs_out_on <= today
 
 
 def _dose_on(periods: Sequence[Period], day: date) -> tuple[int, int]:
@@ -190,48 +195,66 @@ def _day(stock: dict[int, int], doses: tuple[int, int]) -> bool:
 
 def supply(*, fills: Iterable[Fill], periods: Iterable[Period], today: date, counts: Iterable[Count] = ()) -> Supply:
     """Simulate the stock day by day, taking every dose as prescribed, from the first fill
-    to `today`, then project at today's dose until a dose cannot be made. A dose change
+    to `today`, then project at the doses ahead until a dose cannot be made. A dose change
     mid-supply changes what each later day takes (reference §3); a desensitization step's
     two doses are taken as they are (§9.2). A reported count on a day replaces the stock of
     its strength from that day (after that day's doses)."""
     fill_list = sorted(fills, key=lambda f: f.day)
     plan = sorted(periods, key=lambda p: p.start)
+    out = Supply()
+    if not fill_list:
+        return out
+    stock, out_since = _until_today(out, fill_list, plan, list(counts), today)
+    out.on_hand = {s: n for s, n in sorted(stock.items(), reverse=True) if n}
+    if _dose_on(plan, today) == (0, 0):
+        return out  # withheld or stopped: nothing runs out
+    out.runs_out_on = out_since or _project(stock, plan, today)  # already out (nothing dispensed since), or ahead
+    return out
+
+
+def _until_today(out: Supply, fills: list[Fill], plan: list[Period], counts: list[Count],
+                 today: date) -> tuple[dict[int, int], date | None]:
+    """The stock on `today` and, when the patient is out, the first day of that run;
+    counts the days needed and covered on `out`."""
     by_day: dict[date, list[Fill]] = {}
-    for f in fill_list:
+    for f in fills:
         by_day.setdefault(f.day, []).append(f)
     counted: dict[date, list[Count]] = {}
     for c in counts:
         counted.setdefault(c.day, []).append(c)
-    out = Supply()
-    if not fill_list:
-        return out
     stock: dict[int, int] = {}
-    day = fill_list[0].day
+    out_since: date | None = None
+    day = fills[0].day
     while day <= today:
         for f in by_day.get(day, []):
             stock[f.strength_mg] = stock.get(f.strength_mg, 0) + f.capsules
         doses = _dose_on(plan, day)
         if doses != (0, 0):
             out.days_needed += 1
-            out.days_covered += _day(stock, doses)
+            covered = _day(stock, doses)
+            out.days_covered += covered
+            out_since = None if covered else (out_since or day)
         for c in counted.get(day, []):
             stock[c.strength_mg] = c.capsules
+            out_since = None
         day += timedelta(days=1)
-    out.on_hand = {s: n for s, n in sorted(stock.items(), reverse=True) if n}
-    if _dose_on(plan, today) == (0, 0):
-        return out  # withheld or stopped: nothing runs out
+    return stock, out_since
+
+
+def _project(stock: dict[int, int], plan: list[Period], today: date) -> date | None:
+    """The first day after `today` whose doses the stock cannot make (None: none within
+    ten years, or a stop already entered for a later day)."""
     ahead = dict(stock)
     last_change = plan[-1].start if plan else today
     day = today + timedelta(days=1)
     while day <= today + timedelta(days=PROJECTION_LIMIT_DAYS):
         doses = _dose_on(plan, day)  # a change already entered for a later day counts from that day
         if doses == (0, 0) and day >= last_change:
-            return out
+            return None
         if not _day(ahead, doses):
-            out.runs_out_on = day
-            return out
+            return day
         day += timedelta(days=1)
-    return out
+    return None
 
 
 def unfilled_since(prescriptions: Iterable[date], fills: Iterable[date]) -> date | None:
@@ -348,8 +371,9 @@ def consequences(symptoms: dict[str, int], *, respiratory_new_or_worse: bool = F
                                    "Reference §4.4, §8.5 (graded from symptoms, never from the rate alone)"))
     rash = symptoms.get("rash", 0)
     if rash >= 3:
-        out.append(Consequence("rash", f"Rash grade {rash}: a prescriber reviews it; once it has resolved, a "
-                               "desensitization re-challenge can be considered.",
+        out.append(Consequence("rash", f"Rash grade {rash}: a prescriber reviews it and decides whether to withhold; "
+                               "after a hold, once the rash has resolved, a desensitization re-challenge can be "
+                               "considered.",
                                "Reference §8.6, §4.7, §9"))
     brady = any(c.route == "bradycardia" for c in out)
     severe = [s for s in found if symptoms[s.code] >= 3 and s.code != "rash"

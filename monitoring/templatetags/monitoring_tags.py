@@ -31,5 +31,6 @@ def patient_program(context: template.Context, patient: Any, course: Any) -> dic
         status = ProgramStatus.objects.filter(course=course).first()  # the one read: stored by program_recompute
         today = clinic_today(patient.clinic)
         out.update(status=status, runs_out_soon=bool(status and status.runs_out_on
-                                                       and status.runs_out_on <= today + timedelta(days=7)))
+                                                       and status.runs_out_on <= today + timedelta(days=7)),
+                   ran_out=bool(status and status.runs_out_on and status.runs_out_on <= today))
     return out

@@ -26,7 +26,7 @@ TODAY = date(2026, 6, 1)
 # Each section is counted (COUNT) and paged (LIMIT) in the database (issue #14).
 WORKLIST_QUERIES = 27  # + supply and education (issue #16)
 # One query per scheduled requirement of a clinic finds the days each was satisfied (issue #14).
-COHORT_QUERIES = 21  # and one statement counts the dose levels at every month end
+COHORT_QUERIES = 22  # and one statement counts the dose levels at every month end
 
 
 @pytest.fixture(autouse=True)

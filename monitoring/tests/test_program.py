@@ -341,3 +341,67 @@ def test_the_audit_trail_shows_every_program_record(patient, nurse):
         assert row in what
     withdrawn = next(r for r in trail if r["what"] == "Dispensing" and r["type"] == "changed")
     assert ("Void reason", "—", "wrong patient") in withdrawn["changes"]
+
+
+# --- fresh-eyes round 1 -----------------------------------------------------------------------------
+
+def test_the_heart_rate_of_a_check_in_is_a_result(patient, nurse):
+    from patients.models import LabResult
+
+    record(patient, nurse, symptoms={"dizziness": 1}, heart_rate=50)
+    hr = LabResult.objects.get(patient=patient, analyte="heart_rate")
+    assert hr.value == 50 and hr.collected_at.date() <= today()
+
+
+def test_dizziness_without_a_heart_rate_makes_the_vitals_due(patient, nurse, clinic_a, clinic_admin):
+    from monitoring.models import Requirement
+
+    record(patient, nurse, symptoms={"dizziness": 2})
+    item = MonitoringItem.objects.get(course__patient=patient, requirement=Requirement.objects.get(code="vitals"))
+    assert item.due_date == today() and "§4.4" in item.notice
+
+
+def test_a_check_in_stops_a_heart_slowing_medicine(patient, nurse):
+    med = ConcomitantMedication.objects.create(course=course(patient), name="Bisoprolol 2.5 mg", category="beta_blocker",
+                                               start_date=course(patient).start_date)
+    done = record(patient, nurse, stop_medicine_ids=(med.pk,))
+    med.refresh_from_db()
+    assert med.end_date == today() and done.findings[-1]["route"] == "medicine_stopped"
+    with pytest.raises(InputError, match="still taken"):
+        record(patient, nurse, stop_medicine_ids=(med.pk,))
+
+
+@pytest.mark.parametrize(("kw", "message"), [
+    ({"new_medicine_category": "beta_blocker"}, "Name the new"),
+    ({"missed_doses": 23, "missed_reason": "ran out"}, "only 22 were due since the first dose"),
+])
+def test_more_check_in_input_that_cannot_be_right(patient, nurse, kw, message):
+    with pytest.raises(InputError, match=message):
+        record(patient, nurse, **kw)
+    assert not CheckIn.objects.exists()
+
+
+def test_japanese_capsule_strengths_only_under_a_japanese_regime(patient, nurse):
+    with pytest.raises(InputError, match="exist only in Japan"):
+        program.dispensing_record(course=course(patient), user=nurse, dispensed_on=today(), capsules=50, strength_mg=40)
+
+
+def test_a_patient_who_ran_out_is_flagged_as_out_since_that_day(patient, nurse, client):
+    c = course(patient)
+    program.dispensing_record(course=c, user=nurse, dispensed_on=c.start_date, capsules=40)  # days 0-4
+    patient_schedule_recompute(patient_id=patient.pk)
+    status = ProgramStatus.objects.get(course=c)
+    assert status.runs_out_on == c.start_date + timedelta(days=5) < today()
+    client.force_login(nurse)
+    assert "ran out" in client.get("/").content.decode()
+    page = client.get(f"/monitoring/patients/{patient.pk}/program/").content.decode()
+    assert "Ran out on" in page and "6 days without capsules" in page
+
+
+def test_check_ins_due_and_not_done_count_against_the_share_on_time(patient, nurse, clinic_a):
+    from monitoring.cohort import overview
+
+    # Started 10 days ago: the day-7 check-in is overdue and not done.
+    summary = overview(user=nurse, today=today())["program"]
+    assert (summary["check_ins_due"], summary["check_ins_on_time"], summary["check_ins_missed"]) == (1, 0, 1)
+    assert summary["check_ins_share"] == 0

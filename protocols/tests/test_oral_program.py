@@ -50,6 +50,14 @@ def test_a_dose_change_mid_supply_changes_what_each_later_day_takes():
     assert supply(fills=[Fill(D0, 120)], periods=periods, today=day(10)).runs_out_on == day(18)
 
 
+def test_a_patient_who_ran_out_is_out_since_that_day_until_the_next_fill():
+    # 112 capsules cover days 0-13; seen on day 20 the patient has been out since day 14.
+    s = supply(fills=[Fill(D0, 112)], periods=[Period(D0, 600, 600)], today=day(20))
+    assert (s.capsules, s.runs_out_on, s.ran_out(day(20))) == (0, day(14), True)
+    refilled = supply(fills=[Fill(D0, 112), Fill(day(18), 112)], periods=[Period(D0, 600, 600)], today=day(20))
+    assert refilled.runs_out_on == day(18 + 14) and not refilled.ran_out(day(20))
+
+
 def test_a_hold_takes_nothing_and_has_no_run_out_date():
     periods = [Period(D0, 600, 600), Period(day(3), 0, 0)]
     s = supply(fills=[Fill(D0, 120)], periods=periods, today=day(10))
@@ -98,10 +106,9 @@ def test_run_out_is_the_first_day_the_capsules_do_not_make_the_days_doses(capsul
     per_day = 2 * dose // 150
     s = supply(fills=[Fill(D0, capsules)], periods=[Period(D0, dose, dose)], today=day(seen))
     full_days = capsules // per_day
-    if seen < full_days:
-        assert s.runs_out_on == day(full_days)
-    else:
-        assert s.runs_out_on == day(seen + 1)  # already out: the next dose cannot be made
+    # Not yet out: the first day short; already out: the day it happened (in the past).
+    assert s.runs_out_on == day(full_days)
+    assert s.ran_out(day(seen)) == (seen >= full_days)
     assert s.days_covered == min(full_days, seen + 1)
 
 
