@@ -55,18 +55,32 @@ def _day_problem(course: TreatmentCourse, day: date, what: str) -> None:
 
 # --- education (reference §2, §6) -------------------------------------------------------------------
 
-def education_topics(course: TreatmentCourse) -> list[oral_program.Topic]:
-    return oral_program.topics(dose_mg_bid=current_dose(course), regime=course.regime)
+def education_topics(course: TreatmentCourse, day: date | None = None) -> list[oral_program.Topic]:
+    step = desensitization_step(course, day)
+    return oral_program.topics(dose_mg_bid=current_dose(course), regime=course.regime, step=step)
+
+
+def desensitization_step(course: TreatmentCourse, day: date | None = None) -> tuple[int, int] | None:
+    """(morning mg, evening mg) of the desensitization day on `day` (default: the clinic's
+    today), while the course is in desensitization."""
+    if course.dose_state != DoseState.DESENSITIZATION:
+        return None
+    day = day or clinic_today(course.patient.clinic)
+    return oral_program.dose_on(dose_periods(course), day)
 
 
 def current_dose(course: TreatmentCourse) -> int | None:
-    """The twice-daily dose the patient takes now (the resume dose while withheld, for the
-    handout; None when stopped)."""
+    """The twice-daily dose on the ladder the patient takes now (None while withheld,
+    stopped or in desensitization, whose doses change day by day)."""
     if course.dose_state == DoseState.ON_DRUG:
         return course.dose_mg_bid
-    if course.dose_state == DoseState.WITHHELD:
-        return None
-    return course.dose_mg_bid
+    return None
+
+
+def dose_on(course: TreatmentCourse, day: date) -> int | None:
+    """The twice-daily dose taken on `day` (None: none, or two different doses)."""
+    morning, evening = oral_program.dose_on(dose_periods(course), day)
+    return morning if morning == evening and morning else None
 
 
 def education_record(*, course: TreatmentCourse, user: User, given_on: date, topics: list[str],
@@ -81,8 +95,9 @@ def education_record(*, course: TreatmentCourse, user: User, given_on: date, top
         raise InputError(f"Cover every topic before recording the education; not ticked: {', '.join(missing)}.")
     _day_problem(course, given_on, "education")
     with transaction.atomic():
+        # The dose taught is the dose of the day it was given (a record entered later keeps it).
         record = EducationRecord.objects.create(course=course, given_on=given_on, topics=known,
-                                                dose_mg_bid=current_dose(course), with_whom=with_whom.strip(),
+                                                dose_mg_bid=dose_on(course, given_on), with_whom=with_whom.strip(),
                                                 notes=notes.strip(), recorded_by=user)
         _changed(course)
     return record
@@ -114,13 +129,20 @@ def dose_periods(course: TreatmentCourse) -> list[oral_program.Period]:
         mg = e.to_dose_mg_bid if e.to_state == DoseState.ON_DRUG and e.to_dose_mg_bid else 0
         if e.to_state != DoseState.DESENSITIZATION:
             periods.append(oral_program.Period(e.effective_date, mg, mg))
-    days = PlanDay.objects.filter(plan__course=course, cancelled=False).order_by("date", "number")
+    days = PlanDay.objects.filter(plan__course=course, cancelled=False).select_related("plan").order_by("date", "number")
     by_date: dict[date, oral_program.Period] = {}
+    ends: dict[int, tuple[date, int]] = {}
     for d in days:
         by_date[d.date] = oral_program.Period(d.date, d.morning_mg, d.evening_mg)
+        ends[d.plan_id] = (d.date, d.plan.final_dose_mg_bid)
+    for last, final in ends.values():
+        # After a plan's last scheduled day the dose it ends on continues (§9.2: "24 onward,
+        # 600/600"), unless a dose change on a later day says otherwise.
+        after = last + timedelta(days=1)
+        if after not in by_date and not any(p.start >= after for p in periods):
+            by_date[after] = oral_program.Period(after, final, final)
     if by_date:
-        # A plan's days replace the ladder on their dates; after its last day, the dose it
-        # ends on continues unless a dose change says otherwise.
+        # A plan's days replace the ladder on their dates.
         periods = [p for p in periods if p.start not in by_date] + list(by_date.values())
     merged: dict[date, oral_program.Period] = {}
     for p in sorted(periods, key=lambda p: p.start):
@@ -264,7 +286,9 @@ def _check_entry(course: TreatmentCourse, e: CheckInEntry) -> dict[str, int]:
         raise InputError("Say why doses were missed (forgot, side effects, ran out…).")
     previous = course.check_ins.filter(done_on__lt=e.done_on).order_by("-done_on").values_list("done_on", flat=True).first()
     since = previous or course.start_date
-    due = 2 * ((e.done_on - since).days + (0 if previous else 1))  # twice daily, from the first dose or the last contact
+    # The doses due since the last contact (from the first dose): none on days withheld.
+    first = since + timedelta(days=1) if previous else since
+    due = oral_program.doses_due(dose_periods(course), first, e.done_on)
     if e.missed_doses + e.vomited_doses > due:
         raise InputError(f"{e.missed_doses + e.vomited_doses} doses missed or vomited, but only {due} were due since "
                          f"{'the last contact' if previous else 'the first dose'} ({since:%d %b %Y}).")
@@ -346,8 +370,16 @@ def _act(c: oral_program.Consequence, *, course: TreatmentCourse, user: User, en
     if c.route == "ild_review":
         fields = {"kind": ClinicalEvent.Kind.RESPIRATORY, "notes": _note(entry, c.text)}
     elif c.route == "bradycardia":
+        # §4.4: a heart-rate-lowering medicine taken is a possible contributor; stopped at this
+        # check-in, it is "identified and stopped" (B1: resume at the same dose, with the US
+        # warning text's reduced dose offered, A1). The prescriber confirms either way.
+        taking = list(_active_medicines(course, entry.done_on).values_list("pk", "name"))
+        stopped = [name for pk, name in taking if pk in entry.stop_medicine_ids]
+        meds = f" Heart-rate-lowering medicines: {', '.join(n for _, n in taking)}" + (
+            f"; stopped at this check-in: {', '.join(stopped)}." if stopped else "; none stopped.") if taking else ""
         fields = {"kind": ClinicalEvent.Kind.BRADYCARDIA, "bradycardia": ClinicalEvent.Bradycardia.SYMPTOMATIC,
-                  "notes": _note(entry, c.text)}
+                  "contributing_medication": bool(taking), "contributing_medication_adjusted": bool(stopped),
+                  "notes": _note(entry, c.text) + meds}
     elif c.route == "rash":
         fields = {"kind": ClinicalEvent.Kind.RASH, "grade": symptoms["rash"], "notes": _note(entry, c.text)}
     elif c.route == "review":
@@ -411,10 +443,13 @@ def adherence(course: TreatmentCourse) -> dict:
     contact)."""
     s = supply_of(course)
     points = []
-    previous = course.start_date
+    periods = dose_periods(course)
+    previous: date | None = None
     for c in course.check_ins.order_by("done_on", "pk"):
-        share = oral_program.missed_share(c.missed_doses, (c.done_on - previous).days)
-        points.append({"day": c.done_on, "missed": c.missed_doses,
+        first = previous + timedelta(days=1) if previous else course.start_date
+        due = oral_program.doses_due(periods, first, c.done_on)
+        share = oral_program.missed_share(c.missed_doses, due)
+        points.append({"day": c.done_on, "missed": c.missed_doses, "due": due,
                        "percent": None if share is None else round(100 * float(share), 1)})
         previous = c.done_on
     pdc = s.pdc

@@ -123,6 +123,7 @@ def handout(request: HttpRequest, patient_pk: int) -> HttpResponse:
     return render(request, "monitoring/handout.html", {
         "patient": patient, "course": course, "topics": program.education_topics(course),
         "dose": program.current_dose(course), "today": clinic_today(patient.clinic),
+        "step": program.desensitization_step(course),
         "phone": ClinicSettings.for_clinic(patient.clinic_id).patient_phone,
         "no_source": oral_program.NO_SOURCE})
 

@@ -63,11 +63,35 @@ def dose_text(dose_mg_bid: int | None, strengths: Sequence[int] = (CAPSULE_MG,))
     return f"{dose_mg_bid} mg twice a day: {parts} each time."
 
 
-def topics(*, dose_mg_bid: int | None, regime: str = "us", strengths: Sequence[int] = (CAPSULE_MG,)) -> list[Topic]:
-    """The checklist, at the patient's current dose and under their label (US/EU)."""
+DESENSITIZATION_MISSED = ("During desensitization, do not skip a dose on your own: if you miss one, call the clinic "
+                          "before the next dose. Tolerance may be lost, and the clinic decides how to go on.",
+                          "Reference §9.3 requirement 3, A10")
+
+
+def step_text(morning_mg: int, evening_mg: int, strengths: Sequence[int] = (CAPSULE_MG,)) -> str:
+    """A desensitization day's two doses with their capsules (§9.2)."""
+    def part(mg: int) -> str:
+        combo = capsules(mg, list(strengths)) if mg else []
+        if not mg:
+            return "none"
+        if combo is None:
+            return f"{mg} mg (ask the clinic how to make it)"
+        return f"{mg} mg ({len(combo)} capsule{'s' if len(combo) != 1 else ''})"
+    return (f"Desensitization: today {part(morning_mg)} in the morning and {part(evening_mg)} in the evening. "
+            "Follow your day-by-day calendar: the dose goes up step by step.")
+
+
+def topics(*, dose_mg_bid: int | None, regime: str = "us", strengths: Sequence[int] = (CAPSULE_MG,),
+           step: tuple[int, int] | None = None) -> list[Topic]:
+    """The checklist, at the patient's current dose (or today's desensitization step) and
+    under their label (US/EU)."""
     missed, missed_source = MISSED_DOSE.get(regime, MISSED_DOSE["us"])
+    if step is not None:
+        missed, missed_source = DESENSITIZATION_MISSED
+    dose = step_text(*step, strengths) if step is not None else dose_text(dose_mg_bid, strengths)
     return [
-        Topic("dose", "Your dose", dose_text(dose_mg_bid, strengths), "Reference §2, §3 (US PI §2; S2; S4 §4.2)"),
+        Topic("dose", "Your dose", dose, "Reference §2, §3 (US PI §2; S2; S4 §4.2)" if step is None
+              else "Reference §9.2 (the plan's day-by-day calendar)"),
         Topic("food", "With food", "Take the capsules with food, morning and evening, about 12 hours apart.",
               "Reference §2 (US PI §2), §6 (food raised exposure about 3-fold)"),
         Topic("whole", "Swallow whole", "Swallow the capsules whole. Do not open, chew or dissolve them.",
@@ -155,6 +179,23 @@ class Supply:
     def ran_out(self, today: date) -> bool:
         """Already out: a dose due on or before today could not be made."""
         return self.runs_out_on is not None and self.runs_out_on <= today
+
+
+def dose_on(periods: Sequence[Period], day: date) -> tuple[int, int]:
+    """(morning mg, evening mg) taken on `day` (`periods` in date order)."""
+    return _dose_on(periods, day)
+
+
+def doses_due(periods: Sequence[Period], first: date, last: date) -> int:
+    """The doses due from `first` to `last`, both included: a dose of more than 0 mg each
+    morning and evening; none while withheld or stopped."""
+    plan = sorted(periods, key=lambda p: p.start)
+    n, day = 0, first
+    while day <= last:
+        morning, evening = _dose_on(plan, day)
+        n += (morning > 0) + (evening > 0)
+        day += timedelta(days=1)
+    return n
 
 
 def _dose_on(periods: Sequence[Period], day: date) -> tuple[int, int]:
@@ -396,6 +437,6 @@ def grade_problem(code: str, grade: int) -> str | None:
     return f"{symptom.term} has grade {allowed} in CTCAE v5.0 ({symptom.source})."
 
 
-def missed_share(missed: int, days: int) -> Fraction | None:
-    """Self-reported missed doses as a share of the twice-daily doses due over `days`."""
-    return Fraction(min(missed, 2 * days), 2 * days) if days > 0 else None
+def missed_share(missed: int, due: int) -> Fraction | None:
+    """Self-reported missed doses as a share of the doses due (doses_due)."""
+    return Fraction(min(missed, due), due) if due > 0 else None

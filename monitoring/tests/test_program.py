@@ -269,7 +269,7 @@ def test_adherence_counts_covered_days_and_reported_misses(patient, nurse):
     record(patient, nurse, missed_doses=4, missed_reason="ran out")
     a = program.adherence(c)
     assert (a["days_needed"], a["days_covered"], a["pdc"]) == (11, 5, 45.5)
-    assert a["points"][0]["missed"] == 4 and a["points"][0]["percent"] == 20.0
+    assert a["points"][0]["missed"] == 4 and a["points"][0]["percent"] == 18.2  # of the 22 doses of days 0-10
 
 
 # --- the pages ----------------------------------------------------------------------------------------
@@ -405,3 +405,54 @@ def test_check_ins_due_and_not_done_count_against_the_share_on_time(patient, nur
     summary = overview(user=nurse, today=today())["program"]
     assert (summary["check_ins_due"], summary["check_ins_on_time"], summary["check_ins_missed"]) == (1, 0, 1)
     assert summary["check_ins_share"] == 0
+
+
+# --- fresh-eyes round 2 -----------------------------------------------------------------------------
+
+def test_a_bradycardia_with_a_medicine_stopped_at_the_check_in_offers_the_same_dose(patient, nurse):
+    med = ConcomitantMedication.objects.create(course=course(patient), name="Diltiazem", category="ccb",
+                                               start_date=course(patient).start_date)
+    record(patient, nurse, symptoms={"dizziness": 2}, heart_rate=48, stop_medicine_ids=(med.pk,))
+    event = ClinicalEvent.objects.get(patient=patient, kind="bradycardia")
+    assert (event.contributing_medication, event.contributing_medication_adjusted) == (True, True)
+    assert "stopped at this check-in: Diltiazem" in event.notes
+    rec = Recommendation.objects.get(course__patient=patient, status="pending")
+    assert [r["id"] for r in rec.output["rules"]] == ["B1"]  # same dose, the reduced one offered too (A1)
+
+
+def test_a_bradycardia_with_a_medicine_still_taken_is_b2(patient, nurse):
+    ConcomitantMedication.objects.create(course=course(patient), name="Bisoprolol", category="beta_blocker",
+                                         start_date=course(patient).start_date)
+    record(patient, nurse, symptoms={"syncope": 3}, heart_rate=44)
+    event = ClinicalEvent.objects.get(patient=patient, kind="bradycardia")
+    assert (event.contributing_medication, event.contributing_medication_adjusted) == (True, False)
+    assert [r["id"] for r in Recommendation.objects.get(course__patient=patient, status="pending").output["rules"]] == ["B2"]
+
+
+def test_missed_doses_are_counted_against_the_days_on_drug_only(patient, nurse, prescriber):
+    c = course(patient)
+    dose_change_record(course=c, to=Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), effective_date=today() - timedelta(days=4),
+                       reason=Reason.TOXICITY, ordered_by=prescriber, recorded_by=prescriber)
+    # Days 0-5 on drug (12 doses), days 6-10 withheld.
+    with pytest.raises(InputError, match="only 12 were due"):
+        record(patient, nurse, missed_doses=13, missed_reason="unsure")
+
+
+def test_the_dose_taught_is_the_dose_of_the_day_the_education_was_given(patient, nurse, prescriber):
+    c = course(patient)
+    dose_change_record(course=c, to=Dose(DoseState.ON_DRUG, 450), effective_date=today(), reason=Reason.PRESCRIBER_CHOICE,
+                       ordered_by=prescriber, recorded_by=prescriber)
+    c.refresh_from_db()
+    done = program.education_record(course=c, user=nurse, given_on=c.start_date,
+                                    topics=[t.code for t in program.education_topics(c)])
+    assert done.dose_mg_bid == 600
+
+
+def test_after_a_desensitization_plan_its_final_dose_continues():
+    from patients.tests.factories import DesensitizationPlanFactory
+
+    plan = DesensitizationPlanFactory()
+    last = plan.days.order_by("-date").first()
+    periods = program.dose_periods(plan.course)
+    assert periods[-1].start == last.date + timedelta(days=1)
+    assert (periods[-1].morning_mg, periods[-1].evening_mg) == (plan.final_dose_mg_bid, plan.final_dose_mg_bid)

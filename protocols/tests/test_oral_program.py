@@ -172,7 +172,21 @@ def test_education_topics_carry_their_source_or_say_there_is_none():
     assert "3 capsules of 150 mg" in topics[0].text
 
 
-@pytest.mark.parametrize(("missed", "days", "share"), [(0, 14, Fraction(0)), (7, 14, Fraction(1, 4)),
-                                                       (40, 14, Fraction(1)), (1, 0, None)])
-def test_missed_share(missed, days, share):
-    assert op.missed_share(missed, days) == share
+@pytest.mark.parametrize(("missed", "due", "share"), [(0, 28, Fraction(0)), (7, 28, Fraction(1, 4)),
+                                                      (40, 28, Fraction(1)), (1, 0, None)])
+def test_missed_share(missed, due, share):
+    assert op.missed_share(missed, due) == share
+
+
+def test_doses_due_skip_days_withheld_and_count_single_doses():
+    periods = [Period(D0, 600, 600), Period(day(3), 0, 0), Period(day(6), 150, 0), Period(day(8), 450, 450)]
+    # Days 0-2: 6 doses; 3-5 withheld: 0; 6-7: one dose a day: 2; 8-9: 4.
+    assert op.doses_due(periods, D0, day(9)) == 12
+    assert op.doses_due(periods, day(3), day(5)) == 0
+
+
+def test_a_desensitization_day_is_taught_as_its_two_doses():
+    topics = {t.code: t for t in op.topics(dose_mg_bid=None, step=(150, 300))}
+    assert topics["dose"].text.startswith("Desensitization: today 150 mg (1 capsule) in the morning and 300 mg "
+                                          "(2 capsules) in the evening.")
+    assert "call the clinic before the next dose" in topics["missed"].text and "§9.3" in topics["missed"].source

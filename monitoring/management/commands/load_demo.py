@@ -116,7 +116,8 @@ class Command(BaseCommand):
     def _program(self, clinic, nurse, today):
         """The oral therapy program (issue #16), idempotent: the clinic's phone number;
         education for every course but the newest and the first maintenance one; a
-        prescription and a 28-day dispensing at the start and every 28 days, except that
+        prescription and a 28-day dispensing at the start and every 28 days (two patients
+        pick up late), except that
         one patient's last prescription is not filled and another's supply runs out this
         week; check-ins on day 7 and 14 (the seventh patient reports new breathlessness, which
         goes to a prescriber as 'investigate for ILD'), then every 4 weeks, one in four
@@ -133,7 +134,8 @@ class Command(BaseCommand):
             if days > 3 and i != 9:
                 program.education_record(course=course, user=nurse, given_on=course.start_date, with_whom="the patient",
                                          topics=[t.code for t in program.education_topics(course)])
-            fills = list(range(0, days + 1, 28))
+            # Most refill every 28 days; two pick up late, so the adherence bands differ.
+            fills = list(range(0, days + 1, {8: 34, 10: 42}.get(i, 28)))
             for n, day in enumerate(fills):
                 when = course.start_date + timedelta(days=day)
                 program.prescription_record(course=course, user=nurse, written_on=when, capsules=224)
