@@ -196,26 +196,27 @@ def program_recompute(*, course: TreatmentCourse, today: date | None = None) -> 
     return status
 
 
-def prescription_record(*, course: TreatmentCourse, user: User, written_on: date, capsules: int,
-                        strength_mg: int = oral_program.CAPSULE_MG, note: str = "") -> Prescription:
-    _day_problem(course, written_on, "prescription")
+def _supply_record(model: type[Prescription | Dispensing], day_field: str, *, course: TreatmentCourse, user: User,
+                   day: date, capsules: int, strength_mg: int, note: str) -> Prescription | Dispensing:
+    _day_problem(course, day, model._meta.verbose_name)
     _positive(capsules, strength_mg, course)
     with transaction.atomic():
-        p = Prescription.objects.create(course=course, written_on=written_on, capsules=capsules, strength_mg=strength_mg,
-                                        note=note.strip(), recorded_by=user)
+        record = model.objects.create(course=course, capsules=capsules, strength_mg=strength_mg, note=note.strip(),
+                                      recorded_by=user, **{day_field: day})
         _changed(course)
-    return p
+    return record
+
+
+def prescription_record(*, course: TreatmentCourse, user: User, written_on: date, capsules: int,
+                        strength_mg: int = oral_program.CAPSULE_MG, note: str = "") -> Prescription:
+    return _supply_record(Prescription, "written_on", course=course, user=user, day=written_on, capsules=capsules,
+                          strength_mg=strength_mg, note=note)  # type: ignore[return-value]
 
 
 def dispensing_record(*, course: TreatmentCourse, user: User, dispensed_on: date, capsules: int,
                       strength_mg: int = oral_program.CAPSULE_MG, note: str = "") -> Dispensing:
-    _day_problem(course, dispensed_on, "dispensing")
-    _positive(capsules, strength_mg, course)
-    with transaction.atomic():
-        d = Dispensing.objects.create(course=course, dispensed_on=dispensed_on, capsules=capsules, strength_mg=strength_mg,
-                                      note=note.strip(), recorded_by=user)
-        _changed(course)
-    return d
+    return _supply_record(Dispensing, "dispensed_on", course=course, user=user, day=dispensed_on, capsules=capsules,
+                          strength_mg=strength_mg, note=note)  # type: ignore[return-value]
 
 
 STRENGTHS = (20, 40, 150)  # reference §2: 150 mg (US/EU); 20, 40 and 150 mg in Japan

@@ -946,20 +946,29 @@ class EducationRecord(AppendOnly):
         return f"Education on {self.given_on}"
 
 
-class Prescription(models.Model):
-    """A prescription written: the app chases it until a dispensing is recorded."""
+class SupplyRecord(models.Model):
+    """What a prescription and a dispensing share: capsules of one strength on a date, who
+    recorded them, and, when entered in error, why they were withdrawn (kept, never deleted)."""
 
-    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="prescriptions")
-    written_on = models.DateField()
-    capsules = models.PositiveIntegerField(help_text="Capsules prescribed.")
+    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="%(class)ss")
+    capsules = models.PositiveIntegerField()
     strength_mg = models.PositiveSmallIntegerField(default=150)
     note = models.CharField(max_length=300, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(auto_now_add=True)
     void_reason = models.CharField(max_length=300, blank=True, help_text="Why the record was withdrawn (entered in error).")
 
-    history = HistoricalRecords(bases=[HistoryIP])
+    history = HistoricalRecords(bases=[HistoryIP], inherit=True)
     objects = ProgramQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Prescription(SupplyRecord):
+    """A prescription written: the app chases it until a dispensing is recorded."""
+
+    written_on = models.DateField()
 
     class Meta:
         ordering = ["-written_on", "-pk"]
@@ -968,20 +977,10 @@ class Prescription(models.Model):
         return f"Prescription of {self.capsules} × {self.strength_mg} mg on {self.written_on}"
 
 
-class Dispensing(models.Model):
+class Dispensing(SupplyRecord):
     """Capsules handed to the patient (the fill of a prescription)."""
 
-    course = models.ForeignKey(TreatmentCourse, on_delete=models.PROTECT, related_name="dispensings")
     dispensed_on = models.DateField()
-    capsules = models.PositiveIntegerField()
-    strength_mg = models.PositiveSmallIntegerField(default=150)
-    note = models.CharField(max_length=300, blank=True)
-    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    recorded_at = models.DateTimeField(auto_now_add=True)
-    void_reason = models.CharField(max_length=300, blank=True, help_text="Why the record was withdrawn (entered in error).")
-
-    history = HistoricalRecords(bases=[HistoryIP])
-    objects = ProgramQuerySet.as_manager()
 
     class Meta:
         ordering = ["-dispensed_on", "-pk"]
