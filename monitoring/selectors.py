@@ -200,10 +200,12 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
         "supply": program.supply_flags(
             ProgramStatus.objects.for_user(user).filter(filters.clinic("clinic_id"), filters.patients("course__patient")),
             todays, {cid: d.fill_check_days for cid, d in days.items()})
-        .select_related("course__patient__clinic").order_by("runs_out_on", "unfilled_since", "pk"),
+        # The page's rows first (a sort of the stored rows alone), then their courses and
+        # patients by key: a join before the LIMIT would read every course (issue #14).
+        .prefetch_related("course__patient__clinic").order_by("runs_out_on", "unfilled_since", "pk"),
         "education": program.education_missing(ProgramStatus.objects.for_user(user).filter(
             filters.clinic("clinic_id"), filters.patients("course__patient")))
-        .select_related("course__patient__clinic").order_by("clinic_id", "id"),
+        .prefetch_related("course__patient__clinic").order_by("clinic_id", "id"),
     }
 
 

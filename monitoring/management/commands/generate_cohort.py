@@ -98,6 +98,21 @@ FROM (
 ) d
 """
 
+# The oral therapy program's stored state (issue #16), one row per course on treatment:
+# about 5 % without recorded education, 2 % with a prescription not filled, and run-out
+# dates spread over the next six months (a few days past for some).
+PROGRAM = """
+INSERT INTO patients_programstatus (course_id, clinic_id, on_hand, runs_out_on, unfilled_since, pdc, education,
+    taught_dose_mg_bid, computed_on)
+SELECT c.id, %(clinic)s, (random() * 200)::int, current_date + (random() * 185)::int - 5,
+       CASE WHEN random() < 0.02 THEN current_date - (random() * 20)::int END, round((0.5 + random() * 0.5)::numeric, 4),
+       CASE WHEN random() < 0.05 THEN 'missing' ELSE '' END, c.dose_mg_bid, current_date
+FROM patients_treatmentcourse c
+JOIN patients_patient p ON p.id = c.patient_id AND p.clinic_id = %(clinic)s
+WHERE c.end_date IS NULL AND c.dose_state NOT IN ('discontinued', 'not_started')
+ORDER BY c.id
+"""
+
 
 class Command(BaseCommand):
     help = "Generate a large synthetic cohort (PostgreSQL; set-based SQL with a fixed seed)."
@@ -148,7 +163,7 @@ class Command(BaseCommand):
                                 "VALUES (%s, %s, %s, %s)", [clinic, analyte, uln, lln])
                 params = {"clinic": clinic, "size": size, "nurse": users["nurse"],
                           "prescriber": users["prescriber"], "results": options["results"]}
-                for sql in (PATIENTS, COURSES, DOSE_EVENTS, LABS, ITEMS):
+                for sql in (PATIENTS, COURSES, DOSE_EVENTS, LABS, ITEMS, PROGRAM):
                     cur.execute(sql, params)
                 self.stdout.write(f"{code}: {size} patients, {size * options['results']} results "
                                   f"({time.monotonic() - started:.0f} s)")
