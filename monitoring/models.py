@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import date, time, timedelta
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -48,7 +48,10 @@ class ClinicSettings(models.Model):
     digest_counts_only = models.BooleanField(
         default=False, help_text="Send only counts and a link (no MRNs) in the daily digest.")
     patient_phone = models.CharField(
-        max_length=40, blank=True, help_text="The number patients call with questions or symptoms (printed on the handout).")
+        max_length=40, blank=True, validators=[RegexValidator(
+            r"^[0-9 +()./-]*(?:(?:ext\.?|x) ?[0-9]+)?$",
+            "A phone number: digits, spaces, + ( ) . / - and an optional extension (ext 123).")],
+        help_text="The number patients call with questions or symptoms (printed on the handout).")
     fill_check_days = models.PositiveSmallIntegerField(
         default=7, validators=[MaxValueValidator(rules.MAX_SETTING_DAYS)],
         help_text="Days after a prescription before 'no fill confirmed' shows on the worklist (0 to 60; clinic policy, "

@@ -27,3 +27,12 @@ def test_settings_are_bounded_to_60_days(client, clinic_a, clinic_admin, field, 
         assert response.status_code == 200
         assert "Ensure this value is" in response.content.decode()
         assert stored != int(value)
+
+
+@pytest.mark.parametrize(("phone", "saved"), [("+44 20 7946 0018", True), ("(020) 7946-0018 ext 12", True),
+                                              ("abc <b>x</b>", False), ("call reception", False)])
+def test_the_patient_phone_is_a_phone_number(client, clinic_a, clinic_admin, phone, saved):
+    client.force_login(clinic_admin)
+    response = client.post(reverse("clinic_settings", args=[clinic_a.pk]), {**VALID, "patient_phone": phone})
+    stored = ClinicSettings.for_clinic(clinic_a.pk).patient_phone
+    assert (response.status_code == 302, stored == phone) == (saved, saved)
