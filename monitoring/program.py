@@ -86,8 +86,9 @@ def dose_on(course: TreatmentCourse, day: date) -> int | None:
 def education_record(*, course: TreatmentCourse, user: User, given_on: date, topics: list[str],
                      with_whom: str = "", notes: str = "") -> EducationRecord:
     """The checklist, complete: every topic covered, or nothing is saved."""
-    known = [t.code for t in education_topics(course)]
-    missing = [t.title for t in education_topics(course) if t.code not in topics]
+    listed = education_topics(course)
+    known = [t.code for t in listed]
+    missing = [t.title for t in listed if t.code not in topics]
     unknown = [t for t in topics if t not in known]
     if unknown:
         raise InputError(f"Unknown topic(s): {', '.join(unknown)}.")
@@ -95,9 +96,11 @@ def education_record(*, course: TreatmentCourse, user: User, given_on: date, top
         raise InputError(f"Cover every topic before recording the education; not ticked: {', '.join(missing)}.")
     _day_problem(course, given_on, "education")
     with transaction.atomic():
-        # The dose taught is the dose of the day it was given (a record entered later keeps it).
+        # The dose taught is the dose of the day it was given (a record entered later keeps
+        # it); before the first dose, the starting dose.
+        taught = dose_on(course, max(given_on, course.start_date))
         record = EducationRecord.objects.create(course=course, given_on=given_on, topics=known,
-                                                dose_mg_bid=dose_on(course, given_on), with_whom=with_whom.strip(),
+                                                dose_mg_bid=taught, with_whom=with_whom.strip(),
                                                 notes=notes.strip(), recorded_by=user)
         _changed(course)
     return record

@@ -456,3 +456,15 @@ def test_after_a_desensitization_plan_its_final_dose_continues():
     periods = program.dose_periods(plan.course)
     assert periods[-1].start == last.date + timedelta(days=1)
     assert (periods[-1].morning_mg, periods[-1].evening_mg) == (plan.final_dose_mg_bid, plan.final_dose_mg_bid)
+
+
+def test_education_before_the_first_dose_teaches_the_starting_dose(clinic_a, prescriber, nurse, check_ins_from_the_start):
+    from patients.services import course_start
+    from patients.tests.factories import PatientFactory
+
+    p = PatientFactory(clinic=clinic_a)
+    c = course_start(patient=p, start_date=today() + timedelta(days=3), ordered_by=prescriber, recorded_by=prescriber)
+    done = program.education_record(course=c, user=nurse, given_on=today(),
+                                    topics=[t.code for t in program.education_topics(c)])
+    assert done.dose_mg_bid == 600
+    assert program.education_needed(c)[0] == ""
