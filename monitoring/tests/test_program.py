@@ -468,3 +468,27 @@ def test_education_before_the_first_dose_teaches_the_starting_dose(clinic_a, pre
                                     topics=[t.code for t in program.education_topics(c)])
     assert done.dose_mg_bid == 600
     assert program.education_needed(c)[0] == ""
+
+
+def test_during_desensitization_the_handout_teaches_todays_step(client, clinic_a, nurse, prescriber, check_ins_from_the_start):
+    from patients.desensitization import plan_start
+    from patients.models import DesensitizationPlan
+    from patients.services import clinical_event_record
+    from protocols.tests.factories import DesensitizationProtocolFactory
+
+    clinic_ranges(clinic_a)
+    p = started_patient(clinic_a, prescriber, days_ago=40)
+    rash = clinical_event_record(patient=p, recorded_by=nurse, kind="rash", grade=3, rash_bsa_percent=40,
+                                 onset_date=today() - timedelta(days=20), resolved_date=today() - timedelta(days=2))
+    dose_change_record(course=course(p), to=Dose(DoseState.WITHHELD, resume_dose_mg_bid=600), reason=Reason.TOXICITY,
+                       effective_date=today() - timedelta(days=20), ordered_by=prescriber, recorded_by=prescriber)
+    protocol = DesensitizationProtocolFactory(clinic=clinic_a, name="A's own", start_dose="150", final_dose="600",
+                                              steps_approved_by=prescriber, steps=[(150, 300, 2), (600, 600, 1)])
+    plan = plan_start(patient=p, protocol=protocol, rash_event=rash, start=today(), user=prescriber)
+    assert DesensitizationPlan.objects.get(pk=plan.pk).course.dose_state == DoseState.DESENSITIZATION
+    client.force_login(nurse)
+    page = client.get(f"/monitoring/patients/{p.pk}/program/handout/").content.decode()
+    assert "Desensitization: today 150 mg (1 capsule) in the morning and 300 mg (2 capsules) in the evening." in page
+    assert "call the clinic before the next dose" in page and "No dose at the moment" not in page
+    assert "today's desensitization step (150 mg morning, 300 mg evening)" in page
+    assert client.get(f"/monitoring/patients/{p.pk}/program/").status_code == 200
