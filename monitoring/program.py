@@ -36,7 +36,8 @@ from patients.models import (
     TreatmentCourse,
 )
 from patients.services import LabEntry, PanelError, clinical_data_changed, clinical_event_record, lab_panel_record
-from protocols import oral_program
+from protocols import dates, oral_program
+from protocols.analytes import ANALYTES
 from protocols.dosing import DoseState
 from protocols.errors import InputError
 
@@ -46,9 +47,11 @@ def _changed(course: TreatmentCourse) -> None:
 
 
 def _day_problem(course: TreatmentCourse, day: date, what: str) -> None:
-    today = clinic_today(course.patient.clinic)
-    if day > today:
-        raise InputError(f"The {what} date is in the future.")
+    """The one date rule (protocols.dates) on the clinic's calendar, and not long before
+    the course (a prescription or the education may precede the first dose)."""
+    patient = course.patient
+    if problem := dates.date_problem(day, today=clinic_today(patient.clinic), born=patient.date_of_birth):
+        raise InputError(f"The {what} date: {problem}")
     if day < course.start_date - timedelta(days=60):
         raise InputError(f"The {what} date is more than 60 days before the course started.")
 
@@ -110,10 +113,8 @@ def education_state(course: TreatmentCourse) -> dict:
     """For the patient page: the last education, and whether the dose taught is the dose
     taken now (a dose change re-issues the handout)."""
     last = course.education.order_by("-given_on", "-pk").first()
-    dose = current_dose(course)
-    return {"last": last, "dose": dose,
-            "stale": bool(last and dose and last.dose_mg_bid != dose),
-            "missing": last is None}
+    return {"last": last, "dose": current_dose(course), "missing": last is None,
+            "stale": last is not None and education_needed(course)[0] == ProgramStatus.Education.DOSE_CHANGED}
 
 
 def oral_program_from() -> date | None:
@@ -153,25 +154,36 @@ def dose_periods(course: TreatmentCourse) -> list[oral_program.Period]:
     return list(merged.values())
 
 
-def supply_of(course: TreatmentCourse, today: date | None = None) -> oral_program.Supply:
-    today = today or clinic_today(course.patient.clinic)
-    fills = [oral_program.Fill(d.dispensed_on, d.capsules, d.strength_mg)
-             for d in course.dispensings.filter(void_reason="")]
-    counts = [oral_program.Count(c.done_on, c.capsules_on_hand) for c in course.check_ins.filter(capsules_on_hand__isnull=False)]
-    return oral_program.supply(fills=fills, periods=dose_periods(course), today=today, counts=counts)
+def fills_of(course: TreatmentCourse) -> list[oral_program.Fill]:
+    """The dispensings that count (not withdrawn)."""
+    return [oral_program.Fill(day, n, mg) for day, n, mg in
+            course.dispensings.filter(void_reason="").values_list("dispensed_on", "capsules", "strength_mg")]
+
+
+def prescribed_days(course: TreatmentCourse) -> list[date]:
+    return list(course.prescriptions.filter(void_reason="").values_list("written_on", flat=True))
+
+
+def supply_of(course: TreatmentCourse, today: date, *, fills: list[oral_program.Fill] | None = None,
+              periods: list[oral_program.Period] | None = None) -> oral_program.Supply:
+    """The supply on `today` (protocols.oral_program.supply), from what was already read
+    where given."""
+    counts = [oral_program.Count(day, n) for day, n in
+              course.check_ins.filter(capsules_on_hand__isnull=False).values_list("done_on", "capsules_on_hand")]
+    return oral_program.supply(fills=fills_of(course) if fills is None else fills,
+                               periods=dose_periods(course) if periods is None else periods, today=today, counts=counts)
 
 
 def education_needed(course: TreatmentCourse) -> tuple[str, int | None]:
-    """'' when the education is recorded at the dose taken now (or the course started
-    before the program, taught on paper), 'missing' or 'dose_changed' otherwise; with the
-    dose last taught."""
+    """'' when the education is recorded at the dose taken now (or none is recorded for a
+    course started before the program, taught on paper), 'missing' or 'dose_changed'
+    otherwise; with the dose last taught."""
     since = oral_program_from()
     last = list(course.education.order_by("-given_on", "-pk").values_list("dose_mg_bid", flat=True)[:1])
     taught = last[0] if last else None
-    if since is not None and course.start_date < since:
-        return ProgramStatus.Education.DONE, taught
     if not last:
-        return ProgramStatus.Education.MISSING, None
+        on_paper = since is not None and course.start_date < since
+        return ProgramStatus.Education.DONE if on_paper else ProgramStatus.Education.MISSING, None
     if course.dose_state == DoseState.ON_DRUG and taught != course.dose_mg_bid:
         return ProgramStatus.Education.DOSE_CHANGED, taught
     return ProgramStatus.Education.DONE, taught
@@ -186,14 +198,13 @@ def program_recompute(*, course: TreatmentCourse, today: date | None = None) -> 
     education, taught = education_needed(course)
     values: dict = {"clinic_id": course.patient.clinic_id, "computed_on": today, "education": education,
                     "taught_dose_mg_bid": taught, "on_hand": None, "runs_out_on": None, "unfilled_since": None, "pdc": None}
-    if course.dispensings.filter(void_reason="").exists() or course.prescriptions.filter(void_reason="").exists():
-        s = supply_of(course, today)
+    fills, written = fills_of(course), prescribed_days(course)
+    if fills or written:
+        s = supply_of(course, today, fills=fills)
         pdc = s.pdc
         values.update(
             on_hand=s.capsules, runs_out_on=s.runs_out_on,
-            unfilled_since=oral_program.unfilled_since(
-                course.prescriptions.filter(void_reason="").values_list("written_on", flat=True),
-                course.dispensings.filter(void_reason="").values_list("dispensed_on", flat=True)),
+            unfilled_since=oral_program.unfilled_since(written, [f.day for f in fills]),
             pdc=None if pdc is None else (Decimal(pdc.numerator) / Decimal(pdc.denominator)).quantize(Decimal("0.0001")))
     status, _ = ProgramStatus.objects.update_or_create(course=course, defaults=values)
     return status
@@ -280,8 +291,9 @@ def _check_entry(course: TreatmentCourse, e: CheckInEntry) -> dict[str, int]:
             raise InputError(problem)
     if e.respiratory_new_or_worse and not symptoms.keys() & {"dyspnea", "cough"}:
         raise InputError("'New or worse' describes breathlessness or cough: grade the dyspnea or the cough.")
-    if e.heart_rate is not None and not 20 <= e.heart_rate <= 250:
-        raise InputError("Heart rate: 20 to 250 bpm.")
+    hr = ANALYTES["heart_rate"]
+    if e.heart_rate is not None and not hr.minimum <= e.heart_rate <= hr.maximum:
+        raise InputError(f"Heart rate: {hr.minimum} to {hr.maximum} bpm.")
     if e.new_medicine.strip() and not e.new_medicine_category:
         raise InputError("Say which kind of heart-rate-lowering medicine it is (reference §4.4).")
     if e.new_medicine_category and not e.new_medicine.strip():
@@ -441,13 +453,27 @@ def muscle_pain_since(course: TreatmentCourse, since: date | None) -> date | Non
 
 # --- adherence --------------------------------------------------------------------------------------
 
-def adherence(course: TreatmentCourse) -> dict:
+@dataclass(frozen=True)
+class PageFacts:
+    """What the program page shows about supply and adherence, computed once."""
+
+    supply: oral_program.Supply
+    unfilled_since: date | None
+    adherence: dict
+
+
+def page_facts(course: TreatmentCourse, today: date) -> PageFacts:
+    periods, fills = dose_periods(course), fills_of(course)
+    supply = supply_of(course, today, fills=fills, periods=periods)
+    return PageFacts(supply, oral_program.unfilled_since(prescribed_days(course), [f.day for f in fills]),
+                     adherence(course, supply, periods))
+
+
+def adherence(course: TreatmentCourse, s: oral_program.Supply, periods: list[oral_program.Period]) -> dict:
     """Per patient: the proportion of days covered by the dispensings, and the doses the
     patient said they missed at each check-in (as a share of the doses since the previous
     contact)."""
-    s = supply_of(course)
     points = []
-    periods = dose_periods(course)
     previous: date | None = None
     for c in course.check_ins.order_by("done_on", "pk"):
         first = previous + timedelta(days=1) if previous else course.start_date

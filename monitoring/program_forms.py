@@ -9,6 +9,7 @@ from monitoring.program import STRENGTHS
 from patients.forms import DATE, CrispyMixin, SaneDatesMixin
 from patients.models import CheckIn, ConcomitantMedication
 from protocols import oral_program
+from protocols.analytes import ANALYTES
 
 STRENGTH_CHOICES = [(s, f"{s} mg") for s in sorted(STRENGTHS, reverse=True)]
 
@@ -84,7 +85,8 @@ class CheckInForm(SaneDatesMixin, forms.Form):
     respiratory_new_or_worse = forms.BooleanField(
         required=False, label="Breathlessness or cough is new or worse (with or without a fever)",
         help_text="Grade the dyspnea or the cough below; a prescriber is asked to investigate for ILD (reference §4.2).")
-    heart_rate = forms.IntegerField(min_value=20, max_value=250, required=False, label="Heart rate (bpm)",
+    heart_rate = forms.IntegerField(min_value=int(ANALYTES["heart_rate"].minimum), max_value=int(ANALYTES["heart_rate"].maximum),
+                                    required=False, label="Heart rate (bpm)",
                                     help_text="Needed when dizziness or fainting is reported (reference §4.4).")
     new_medicine = forms.CharField(max_length=120, required=False, label="New medicine that can slow the heart")
     new_medicine_category = forms.ChoiceField(choices=[("", "—"), *ConcomitantMedication.Category.choices],

@@ -48,35 +48,38 @@ def overview(request: HttpRequest, patient_pk: int) -> HttpResponse:
                      "can_write": request.user.has_role(patient.clinic_id, *CLINICAL_WRITE_ROLES)}
     if course is not None:
         today = clinic_today(patient.clinic)
-        supply = program.supply_of(course, today)
-        settings = ClinicSettings.for_clinic(patient.clinic_id)
-        unfilled = oral_program.unfilled_since(
-            course.prescriptions.filter(void_reason="").values_list("written_on", flat=True),
-            course.dispensings.filter(void_reason="").values_list("dispensed_on", flat=True))
+        facts = program.page_facts(course, today)
+        supply, unfilled = facts.supply, facts.unfilled_since
+        fill_check_days = ClinicSettings.for_clinic(patient.clinic_id).fill_check_days
         context.update(
             today=today, education=program.education_state(course), supply=supply,
             runs_out_soon=supply.runs_out_within(today), unfilled=unfilled, ran_out=supply.ran_out(today),
             days_without=(today - supply.runs_out_on).days + 1 if supply.ran_out(today) and supply.runs_out_on else 0,
-            unfilled_late=bool(unfilled and (today - unfilled).days >= settings.fill_check_days),
-            fill_check_days=settings.fill_check_days,
+            unfilled_late=bool(unfilled and (today - unfilled).days >= fill_check_days),
+            fill_check_days=fill_check_days, unfilled_days=(today - unfilled).days if unfilled else 0,
             prescriptions=course.prescriptions.select_related("recorded_by")[:20],
             dispensings=course.dispensings.select_related("recorded_by")[:20],
-            check_in_item=program.check_in_item(course),
-            check_ins=[(c, [(oral_program.SYMPTOM[k].term if k in oral_program.SYMPTOM else k, g)
-                            for k, g in c.symptoms.items()]) for c in course.check_ins.select_related("recorded_by")[:20]],
-            adherence=program.adherence(course), unfilled_days=(today - unfilled).days if unfilled else 0,
+            check_in_item=program.check_in_item(course), check_ins=_check_in_rows(course),
+            adherence=facts.adherence, chart=_chart(facts.adherence["points"]),
+            can_prescribe=request.user.has_role(patient.clinic_id, Role.PRESCRIBER),
         )
-        context["chart"] = _chart(context["adherence"]["points"])
-        context["rash_events"] = _rash_events(context["check_ins"])
-        context["can_prescribe"] = request.user.has_role(patient.clinic_id, Role.PRESCRIBER)
     return render(request, "monitoring/program.html", context)
 
 
-def _rash_events(check_ins: list) -> dict:
-    """The rash events the shown check-ins raised, by id: open ones wait for their
-    resolution; once resolved, the desensitization pathway is offered (reference §9)."""
-    ids = [pk for c, _ in check_ins for f in c.findings if f.get("route") == "rash" for pk in f.get("events", [])]
-    return {e.pk: e for e in ClinicalEvent.objects.filter(pk__in=ids)} if ids else {}
+def _check_in_rows(course: TreatmentCourse) -> list[tuple]:
+    """The newest check-ins, each with its symptoms by term and its findings; a rash
+    finding carries its event (open: waits for its resolution; resolved after a hold: the
+    desensitization pathway is offered, reference §9)."""
+    check_ins = list(course.check_ins.select_related("recorded_by")[:20])
+    ids = [pk for c in check_ins for f in c.findings if f.get("route") == "rash" for pk in f.get("events", [])]
+    events = ClinicalEvent.objects.in_bulk(ids) if ids else {}
+    rows = []
+    for c in check_ins:
+        terms = [(oral_program.SYMPTOM[k].term if k in oral_program.SYMPTOM else k, g) for k, g in c.symptoms.items()]
+        findings = [{**f, "rash_events": [events[pk] for pk in f.get("events", []) if pk in events]}
+                    if f.get("route") == "rash" else f for f in c.findings]
+        rows.append((c, terms, findings))
+    return rows
 
 
 def _chart(points: list[dict]) -> list[dict]:

@@ -264,11 +264,10 @@ def supply_rows(statuses: list[ProgramStatus], days: dict[int, ClinicDay]) -> li
     for s in statuses:
         day = days.get(s.clinic_id)
         today = day.today if day else clinic_today(s.course.patient.clinic)
-        fill = day.fill_check_days if day else 7
-        rows.append(SupplyRow(s, s.runs_out_on is not None and s.runs_out_on <= today + timedelta(days=7),
-                              s.runs_out_on is not None and s.runs_out_on <= today,
-                              (today - s.unfilled_since).days if s.unfilled_since and
-                              (today - s.unfilled_since).days >= fill else None))
+        fill = day.fill_check_days if day else ClinicSettings.for_clinic(s.clinic_id).fill_check_days
+        waited = (today - s.unfilled_since).days if s.unfilled_since else None
+        rows.append(SupplyRow(s, s.runs_out_soon(today), s.ran_out(today),
+                              waited if waited is not None and waited >= fill else None))
     return rows
 
 

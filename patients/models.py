@@ -7,7 +7,7 @@ Nothing here is hard-deleted through the UI; every change is kept by django-simp
 from __future__ import annotations
 
 import unicodedata
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 
@@ -21,7 +21,7 @@ from simple_history.models import HistoricalRecords
 from accounts.access import ClinicScopedQuerySet
 from accounts.clinic_time import clinic_day_start, clinic_today
 from accounts.models import AppendOnly, Clinic, HistoryIP, Versioned
-from protocols import dates
+from protocols import dates, oral_program
 from protocols.analytes import ANALYTES, ratio_to_decimal, to_decimal
 from protocols.dosing import Dose, DoseState, Reason
 from protocols.labs import Lab, grade_lab
@@ -1064,3 +1064,10 @@ class ProgramStatus(models.Model):
 
     def __str__(self) -> str:
         return f"Oral program of {self.course}"
+
+    def runs_out_soon(self, today: date) -> bool:
+        """Runs out within the issue's 7 days (protocols.oral_program), or already out."""
+        return self.runs_out_on is not None and self.runs_out_on <= today + timedelta(days=oral_program.RUNS_OUT_WARNING_DAYS)
+
+    def ran_out(self, today: date) -> bool:
+        return self.runs_out_on is not None and self.runs_out_on <= today

@@ -3,7 +3,6 @@ asks for it by name instead of other apps registering views into it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from django import template
@@ -30,7 +29,6 @@ def patient_program(context: template.Context, patient: Any, course: Any) -> dic
     if course is not None and course.end_date is None:
         status = ProgramStatus.objects.filter(course=course).first()  # the one read: stored by program_recompute
         today = clinic_today(patient.clinic)
-        out.update(status=status, runs_out_soon=bool(status and status.runs_out_on
-                                                       and status.runs_out_on <= today + timedelta(days=7)),
-                   ran_out=bool(status and status.runs_out_on and status.runs_out_on <= today))
+        out.update(status=status, runs_out_soon=bool(status and status.runs_out_soon(today)),
+                   ran_out=bool(status and status.ran_out(today)))
     return out

@@ -267,7 +267,7 @@ def test_adherence_counts_covered_days_and_reported_misses(patient, nurse):
     c = course(patient)
     program.dispensing_record(course=c, user=nurse, dispensed_on=c.start_date, capsules=40)  # 5 days at 8 a day
     record(patient, nurse, missed_doses=4, missed_reason="ran out")
-    a = program.adherence(c)
+    a = program.page_facts(c, today()).adherence
     assert (a["days_needed"], a["days_covered"], a["pdc"]) == (11, 5, 45.5)
     assert a["points"][0]["missed"] == 4 and a["points"][0]["percent"] == 18.2  # of the 22 doses of days 0-10
 
