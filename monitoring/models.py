@@ -228,9 +228,14 @@ class MonitoringItem(models.Model):
         constraints = [models.UniqueConstraint(fields=["course", "requirement"], name="one_item_per_requirement")]
         indexes = [
             # The worklist reads overdue and due-soon items in this order, 50 at a time (issue #14).
-            models.Index(fields=["clinic", "overdue_from", "id"], name="item_clinic_overdue_idx"),
+            # Covering: the worklist's and the digest's counts (overdue, due soon, per test,
+            # escalation) are index-only scans of this index (issue #14).
+            models.Index(fields=["clinic", "overdue_from", "id"], include=["due_date", "requirement"],
+                         name="item_clinic_overdue_idx"),
             models.Index(fields=["overdue_from"], condition=Q(overdue_from__isnull=False), name="item_overdue_idx"),
-            models.Index(fields=["clinic", "due_date"], name="item_clinic_due_idx"),
+            # With the key last, "most overdue first" (due date, then key) is read in index
+            # order and stops at the page (no sort of a day's whole group).
+            models.Index(fields=["clinic", "due_date", "id"], name="item_clinic_due_idx"),
             models.Index(fields=["clinic", "snoozed_until"], condition=Q(snoozed_until__isnull=False),
                          name="item_clinic_snoozed_idx"),
             # The tick's scan for items that became overdue visits only the unflagged ones, so

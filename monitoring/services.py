@@ -361,9 +361,16 @@ def digest_content(*, clinic: Clinic, today: date, escalation_days: int | None =
     the first DIGEST_LIST_LIMIT rows of each list; never every item of the clinic."""
     overdue, due = digest_querysets(clinic=clinic, today=today, escalation_days=escalation_days)
     per_test: dict[str, dict] = {}
-    for key, qs in (("overdue", overdue), ("due_today", due)):
-        for label, n in qs.order_by().values_list("requirement__label").annotate(n=Count("pk")):
-            per_test.setdefault(label, {"test": label, "overdue": 0, "due_today": 0})[key] = n
+    counts = {key: dict(qs.order_by().values_list("requirement_id").annotate(n=Count("pk")))
+              for key, qs in (("overdue", overdue), ("due_today", due))}
+    # Grouped by the requirement's key, an index-only scan (item_clinic_overdue_idx); the
+    # labels of the few requirements after (a clinic's copy and the default share one).
+    labels = dict(Requirement.objects.filter(pk__in={pk for c in counts.values() for pk in c})
+                  .values_list("pk", "label"))
+    for key, by_requirement in counts.items():
+        for pk, n in by_requirement.items():
+            row = per_test.setdefault(labels[pk], {"test": labels[pk], "overdue": 0, "due_today": 0})
+            row[key] += n
     by_test = sorted(per_test.values(), key=lambda r: (-r["overdue"] - r["due_today"], r["test"]))
     most, due_list = [], []
     if lists:
@@ -371,7 +378,7 @@ def digest_content(*, clinic: Clinic, today: date, escalation_days: int | None =
                 overdue.order_by("due_date", "pk").values_list("course__patient__mrn", "requirement__label",
                                                                    "due_date")[:DIGEST_LIST_LIMIT]]
         due_list = [{"mrn": mrn, "test": label} for mrn, label in
-                    due.order_by("course__patient__mrn", "pk").values_list("course__patient__mrn",
+                    due.order_by("overdue_from", "pk").values_list("course__patient__mrn",
                                                                           "requirement__label")[:DIGEST_LIST_LIMIT]]
     program_counts = {"supply": 0, "education": 0}
     if escalation_days is None:
