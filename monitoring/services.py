@@ -12,6 +12,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from smtplib import SMTPException, SMTPRecipientsRefused
+from time import monotonic as time_monotonic
 
 from celery import current_app
 from django.conf import settings
@@ -588,28 +589,54 @@ def digest_send(*, digest_id: int, now: datetime | None = None) -> str:
 
 
 def digests_send(*, digest_ids: list[int], now: datetime | None = None) -> dict[int, str | DigestDeferred]:
-    """Claim, render, send and record each digest, over one SMTP connection for the batch
-    and rendering each clinic's digest of each kind once (issue #14). Any exception ends
-    that digest's attempt, is recorded and counts: a transient failure sets the row back
-    to pending with `next_attempt_at` (monitoring_tick requeues it then; the outcome is a
-    DigestDeferred); a permanent one, or the last attempt, marks it failed and alerts the
-    clinic's admins. A failed send closes the connection; the next digest opens a new one."""
+    """Claim the batch, then render, send and record each digest, over one SMTP connection
+    for the batch and rendering each clinic's digest of each kind once (issue #14). Any
+    exception ends that digest's attempt, is recorded and counts: a transient failure sets
+    the row back to pending with `next_attempt_at` (monitoring_tick requeues it then; the
+    outcome is a DigestDeferred); a permanent one, or the last attempt, marks it failed and
+    alerts the clinic's admins. A failed send closes the connection; the next digest opens
+    a new one. Each digest is marked sent as soon as the server took it: a worker killed
+    mid-batch resends none of those."""
     now = now or timezone.now()
+    claimed = _digests_claim(digest_ids, now=now)
+    outcomes: dict[int, str | DigestDeferred] = {pk: "not claimed" for pk in digest_ids if pk not in claimed}
     cache: dict = {}
-    outcomes: dict[int, str | DigestDeferred] = {}
+    lease = timedelta(seconds=settings.DIGEST_LEASE_SECONDS)
+    renew_at = time_monotonic() + lease.total_seconds() / 2
     connection = None
     try:
-        for pk in digest_ids:
+        for i, digest in enumerate(claimed.values()):
+            if time_monotonic() > renew_at:  # a slow server: keep the rest of the batch ours
+                _digests_renew([d.pk for d in list(claimed.values())[i:]], lease=lease)
+                renew_at = time_monotonic() + lease.total_seconds() / 2
             if connection is None:
                 connection = get_connection(timeout=settings.EMAIL_TIMEOUT)
-            outcomes[pk] = _digest_send_one(pk, now=now, connection=connection, cache=cache)
-            if isinstance(outcomes[pk], DigestDeferred) or outcomes[pk] == "failed":
+            outcomes[digest.pk] = _digest_send_one(digest, now=now, connection=connection, cache=cache)
+            if isinstance(outcomes[digest.pk], DigestDeferred) or outcomes[digest.pk] == "failed":
                 _close_quietly(connection)
                 connection = None
     finally:
         if connection is not None:
             _close_quietly(connection)
     return outcomes
+
+
+def _digests_claim(digest_ids: list[int], *, now: datetime) -> dict[int, Digest]:
+    """Claim what is pending (or left 'sending' past its lease) among `digest_ids` in one
+    statement, skipping rows another worker holds; returns them, in the order asked."""
+    claimable = Q(status=Digest.Status.PENDING) | Q(status=Digest.Status.SENDING, lease_until__lt=now)
+    with transaction.atomic():
+        ids = list(Digest.objects.filter(claimable, pk__in=digest_ids).select_for_update(skip_locked=True)
+                   .values_list("pk", flat=True))
+        Digest.objects.filter(pk__in=ids).update(
+            status=Digest.Status.SENDING, lease_until=now + timedelta(seconds=settings.DIGEST_LEASE_SECONDS),
+            attempts=F("attempts") + 1, next_attempt_at=None)
+    rows = Digest.objects.select_related("recipient", "clinic").in_bulk(ids)
+    return {pk: rows[pk] for pk in digest_ids if pk in rows}
+
+
+def _digests_renew(digest_ids: list[int], *, lease: timedelta) -> None:
+    Digest.objects.filter(pk__in=digest_ids, status=Digest.Status.SENDING).update(lease_until=timezone.now() + lease)
 
 
 def _close_quietly(connection) -> None:
@@ -619,14 +646,7 @@ def _close_quietly(connection) -> None:
         log.debug("closing a broken SMTP connection failed", exc_info=True)
 
 
-def _digest_send_one(digest_id: int, *, now: datetime, connection, cache: dict) -> str | DigestDeferred:
-    claimed = Digest.objects.filter(
-        Q(status=Digest.Status.PENDING) | Q(status=Digest.Status.SENDING, lease_until__lt=now), pk=digest_id,
-    ).update(status=Digest.Status.SENDING, lease_until=now + timedelta(seconds=settings.DIGEST_LEASE_SECONDS),
-             attempts=F("attempts") + 1, next_attempt_at=None)
-    if claimed != 1:
-        return "not claimed"  # sent, failed, or being sent by another worker
-    digest = Digest.objects.select_related("recipient", "clinic").get(pk=digest_id)
+def _digest_send_one(digest: Digest, *, now: datetime, connection, cache: dict) -> str | DigestDeferred:
     try:
         subject, text, html = digest_render(digest, today=digest.for_date, cache=cache)
         message = EmailMultiAlternatives(
@@ -634,6 +654,9 @@ def _digest_send_one(digest_id: int, *, now: datetime, connection, cache: dict) 
             headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>"}, connection=connection,
         )
         message.attach_alternative(html, "text/html")
+        # Opened here, inside the attempt (a refused connection is this digest's failure),
+        # and once: send_messages on a closed backend would open and close one per message.
+        connection.open()
         message.send()
     except Exception as exc:  # noqa: BLE001 - every failure ends the attempt and is recorded
         error = f"{type(exc).__name__}: {exc}"[:500]

@@ -3,6 +3,7 @@ staff member who receives clinic A's digests, on 20 Feb 2026 at 09:00."""
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 
 import pytest
@@ -38,3 +39,32 @@ def staff_member(clinic_a):
     # No escalation unless a test asks for one (the LFT item here is 32 days overdue).
     ClinicSettings.objects.update_or_create(clinic=clinic_a, defaults={"escalation_days": 60})
     return user
+
+
+class Sink:
+    """An aiosmtpd handler that keeps what it receives, and from which connection."""
+
+    def __init__(self):
+        self.messages: list[tuple[str, list[str], bytes]] = []
+        self.peers: list[tuple[str, int]] = []  # the client's address of each message: one per connection
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
+        self.peers.append(session.peer)
+        return "250 OK"
+
+
+@pytest.fixture
+def smtp_sink():
+    """A local SMTP server (aiosmtpd) on a spare port."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    sink = Sink()
+    controller = Controller(sink, hostname="127.0.0.1", port=port)
+    controller.start()
+    sink.port = port
+    yield sink
+    controller.stop()

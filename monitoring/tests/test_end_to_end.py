@@ -21,32 +21,6 @@ from patients.tests.factories import PatientFactory, clinic_ranges
 pytestmark = pytest.mark.slow
 
 
-class Sink:
-    """An aiosmtpd handler that keeps what it receives."""
-
-    def __init__(self):
-        self.messages: list[tuple[str, list[str], bytes]] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
-        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.content))
-        return "250 OK"
-
-
-@pytest.fixture
-def smtp_sink():
-    from aiosmtpd.controller import Controller
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    sink = Sink()
-    controller = Controller(sink, hostname="127.0.0.1", port=port)
-    controller.start()
-    sink.port = port
-    yield sink
-    controller.stop()
-
-
 def wait_for(predicate, timeout=40.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
