@@ -67,7 +67,12 @@ def stack(sink):
         st.manage("collectstatic", "--noinput", "-v0")
         st.manage("generate_cohort", "--clinics", "60", "--results", "4")
         st.psql("INSERT INTO monitoring_clinicsettings (clinic_id, due_soon_days, grace_days, escalation_days, "
-                "digest_time, digest_counts_only) SELECT id, 3, 0, 3650, '00:00', false FROM accounts_clinic")
+                "digest_time, digest_counts_only, fill_check_days, patient_phone) "
+                "SELECT id, 3, 0, 3650, '00:00', false, 7, '' FROM accounts_clinic")
+        # psql reports a failed statement on stderr only: without these rows the clinics get
+        # the default digest time, and the digest cases pass or fail with the time of day.
+        assert st.psql("SELECT count(*) FROM monitoring_clinicsettings WHERE digest_time = '00:00'") == \
+            st.psql("SELECT count(*) FROM accounts_clinic"), "the clinics' digest settings were not written"
         st.start_web()
         st.start_worker()
         yield st

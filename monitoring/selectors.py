@@ -157,6 +157,14 @@ def _analytes(user: User, requirement: str | None) -> set[str] | None:
     return {a for r in reqs.values_list("analytes", flat=True) for a in r}
 
 
+# What an item's row shows (and the CSV export writes): the page reads these columns
+# only, not every column of the item, its course, patient, clinic and requirement.
+ITEM_ROW_FIELDS = ("id", "clinic_id", "course_id", "requirement_id", "due_date", "overdue_from", "snoozed_until",
+                   "course__id", "course__patient__id", "course__patient__clinic_id", "course__patient__mrn",
+                   "course__patient__first_name", "course__patient__last_name", "requirement__id",
+                   "requirement__label", "clinic__id", "clinic__name")
+
+
 def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filters) -> dict[str, QuerySet]:
     """Each section's rows, filtered and ordered in the database (nothing read yet)."""
     todays = {cid: d.today for cid, d in days.items()}
@@ -165,10 +173,10 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
         items = items.filter(requirement__code=filters.requirement)
     # Days overdue are counted from the due date (a lapsed snooze does not make an item
     # less overdue); the (clinic, due_date) index gives this order.
-    overdue = items.overdue_on(todays).with_patient().order_by(
+    overdue = items.overdue_on(todays).with_patient().only(*ITEM_ROW_FIELDS).order_by(
         *(("due_date", "pk") if filters.overdue_order != "least" else ("-due_date", "-pk")))
     due_soon = items.due_soon_on(todays, {cid: d.due_soon_days for cid, d in days.items()},
-                                 {cid: d.grace_days for cid, d in days.items()}).with_patient() \
+                                 {cid: d.grace_days for cid, d in days.items()}).with_patient().only(*ITEM_ROW_FIELDS) \
         .order_by("overdue_from", "pk")  # in the order they would become overdue
     analytes = _analytes(user, filters.requirement)
     recs = Recommendation.objects.for_user(user).pending().filter(

@@ -13,7 +13,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from accounts.access import (
     ADMIN_ROLES,
@@ -41,6 +41,7 @@ from monitoring.forms import (
 from monitoring.models import (
     ClinicSettings,
     Digest,
+    FollowUp,
     Heartbeat,
     MonitoringItem,
     Requirement,
@@ -199,10 +200,18 @@ def _csv_row(section: str, row) -> tuple:
             f"step {day.step} of {plan.n_steps}: {day.morning_mg}/{day.evening_mg} mg" if day else "")
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
-    """'Test ordered' or 'patient contacted': snoozes an item (at most 7 days)."""
+    """'Test ordered' or 'patient contacted': snoozes an item (at most 7 days). The form is
+    fetched when the nurse asks for it (htmx, into the worklist's row; or as a page of its
+    own without JavaScript) rather than repeated on every row of the worklist (issue #14)."""
     item = get_for_user_or_404(MonitoringItem.objects.with_patient(), request.user, roles=FOLLOW_UP_ROLES, pk=item_pk)
+    if request.method == "GET":
+        if request.htmx:
+            return render(request, "monitoring/_follow_up_form.html", {"item": item, "inline": True, **_row_context()})
+        row = selectors.ItemRow.of(item, clinic_today(item.clinic), ClinicSettings.for_clinic(item.clinic_id).due_soon_days)
+        return render(request, "monitoring/follow_up.html", {"item": item, "row": row, **_row_context(),
+                                                             "max_snooze_days": FollowUp.MAX_SNOOZE_DAYS})
     form = FollowUpForm(request.POST)
     error = ""
     if form.is_valid():

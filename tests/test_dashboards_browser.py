@@ -26,7 +26,8 @@ def test_dashboards_on_the_demo_cohort(login_browser, live_server, artifacts):
     page.screenshot(path=str(artifacts / "worklist.png"), full_page=True)
     page.evaluate("window.__marker = 'same page'")
     row = page.get_by_test_id("overdue").locator("tbody tr").first
-    row.locator("summary").click()
+    row.get_by_role("link", name="Ordered / contacted…").click()  # the form comes into the row (htmx)
+    assert row.get_by_label("Follow-up").evaluate("el => el === document.activeElement")
     row.get_by_label("Why").fill("Phoned; bloods booked for Tuesday")
     row.get_by_role("button", name="Record").click()
     page.get_by_text("Recorded; snoozed until").wait_for()

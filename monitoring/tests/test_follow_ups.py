@@ -43,3 +43,45 @@ def test_follow_up_through_htmx_returns_the_row(course, nurse, client):
     body = response.content.decode()
     assert response.status_code == 200 and body.strip().startswith("<tr") and "snoozed until 23 Feb" in body
     assert "followed up until 23 Feb" in body
+
+
+def test_the_form_comes_when_asked_for_into_the_row_or_as_a_page(course, nurse, client):
+    """The worklist carries a link per row, not a form per row (issue #14): htmx fetches
+    the form into the row; without JavaScript the link opens a page with the same form,
+    whose answer goes back to the worklist."""
+    item = items(course)["lft"]
+    client.force_login(nurse)
+    url = reverse("follow_up", args=[item.pk])
+    worklist = client.get(reverse("home")).content.decode()
+    assert f'hx-get="{url}"' in worklist and "csrfmiddlewaretoken" not in worklist.split('data-testid="overdue"')[1]
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert fragment.strip().startswith("<form") and f'hx-post="{url}"' in fragment and f'hx-target="#item-{item.pk}"' in fragment
+    page = client.get(url)
+    body = page.content.decode()
+    assert page.status_code == 200 and "<html" in body and "hx-post" not in body and 'name="note"' in body
+    assert item.requirement.label in body and "Back to the worklist" in body
+    response = client.post(url, {"kind": "contacted", "note": "Phoned", "until": "2026-02-23"})
+    assert response.status_code == 302 and response.url == reverse("home")
+    item.refresh_from_db()
+    assert item.snoozed_until == date(2026, 2, 23)
+
+
+def test_an_error_in_the_row_keeps_the_form_open_with_the_message(course, nurse, client):
+    item = items(course)["lft"]
+    client.force_login(nurse)
+    response = client.post(reverse("follow_up", args=[item.pk]),
+                           {"kind": "ordered", "note": "", "until": "2026-02-23"}, HTTP_HX_REQUEST="true")
+    body = response.content.decode()
+    assert 'role="alert"' in body and 'name="note"' in body and body.strip().startswith("<tr")
+    item.refresh_from_db()
+    assert item.snoozed_until is None
+
+
+def test_another_clinic_cannot_fetch_the_form(course, client, clinic_b):
+    from accounts.tests.factories import MembershipFactory
+
+    item = items(course)["lft"]
+    client.force_login(MembershipFactory(clinic=clinic_b, role="nurse").user)
+    assert client.get(reverse("follow_up", args=[item.pk]), HTTP_HX_REQUEST="true").status_code == 404
+    client.logout()
+    assert client.get(reverse("follow_up", args=[item.pk])).status_code == 302  # to the sign-in page
