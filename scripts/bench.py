@@ -111,10 +111,14 @@ def digest_and_tick(size: int, iterations: int, started: float) -> list[str]:
             user, _ = User.objects.get_or_create(username=f"bench.staff{i}", defaults={"email": f"s{i}@example.org"})
             Membership.objects.get_or_create(user=user, clinic=clinic, role=Role.STAFF)
         Digest.objects.filter(clinic=clinic).delete()
+        # The clinic's settings row first (a fresh cohort has none): otherwise planning
+        # creates it with the default digest time, and nothing is planned before it.
+        ClinicSettings.ensure(clinic.pk)
         ClinicSettings.objects.filter(clinic=clinic).update(last_digest_date=None, digest_time="00:00")
         now = timezone.now()
         services.digests_plan(now=now)
         ids = list(Digest.objects.filter(clinic=clinic, kind=Digest.Kind.DIGEST).values_list("pk", flat=True))
+        assert ids, "no digest was planned for the benchmark's clinic"
 
         def reset() -> None:
             Digest.objects.filter(pk__in=ids).update(status=Digest.Status.PENDING, attempts=0, lease_until=None)
