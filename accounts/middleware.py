@@ -2,12 +2,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
+from django.shortcuts import resolve_url
 from django.utils.cache import add_never_cache_headers
+from django.utils.http import url_has_allowed_host_and_scheme
 
 SESSION_STARTED_KEY = "session_started_at"
 
@@ -32,6 +35,31 @@ class SessionLifetimeMiddleware:
                 logout(request)
                 return redirect_to_login(request.get_full_path())
         return self.get_response(request)
+
+
+class HtmxSignInMiddleware:
+    """A signed-out htmx request (the session expired while the page stayed open) is sent
+    to the sign-in page as a whole-page navigation (HX-Redirect), back to the page it came
+    from. Without this the browser follows the redirect inside the request and htmx swaps
+    the sign-in page into a table row, where the nurse's entry is silently lost."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.headers.get("HX-Request") != "true" or response.status_code != 302:
+            return response
+        if urlsplit(response["Location"]).path != resolve_url(settings.LOGIN_URL):
+            return response
+        current = request.headers.get("HX-Current-URL", "")
+        back = urlsplit(current)
+        if not url_has_allowed_host_and_scheme(current, allowed_hosts={request.get_host()}):
+            back = urlsplit("/")
+        target = redirect_to_login(back.path + (f"?{back.query}" if back.query else ""))
+        signed_out = HttpResponse(status=200)
+        signed_out["HX-Redirect"] = target["Location"]
+        return signed_out
 
 
 class RejectNulMiddleware:

@@ -3,6 +3,7 @@ from __future__ import annotations
 import csv
 from datetime import timedelta
 from itertools import chain
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.contrib import messages
@@ -12,6 +13,7 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, Stream
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -107,8 +109,7 @@ def _row_context() -> dict:
         return {"start": start, "end": end}
 
     return {"patient_url": around_key("patient_detail"), "follow_up_url": around_key("follow_up"),
-            "program_url": around_key("program"),
-            "snooze_default": FollowUpForm().fields["until"].initial.isoformat()}
+            "program_url": around_key("program")}
 
 
 def _query_without(request: HttpRequest, names: set[str]) -> str:
@@ -208,14 +209,11 @@ def _csv_row(section: str, row) -> tuple:
 def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
     """'Test ordered' or 'patient contacted': snoozes an item (at most 7 days). The form is
     fetched when the nurse asks for it (htmx, into the worklist's row; or as a page of its
-    own without JavaScript) rather than repeated on every row of the worklist (issue #14)."""
+    own without JavaScript) rather than repeated on every row of the worklist (issue #14).
+    A refused entry comes back with what was typed and the message, where it was typed."""
     item = get_for_user_or_404(MonitoringItem.objects.with_patient(), request.user, roles=FOLLOW_UP_ROLES, pk=item_pk)
     if request.method == "GET":
-        if request.htmx:
-            return render(request, "monitoring/_follow_up_form.html", {"item": item, "inline": True, **_row_context()})
-        row = selectors.ItemRow.of(item, clinic_today(item.clinic), ClinicSettings.for_clinic(item.clinic_id).due_soon_days)
-        return render(request, "monitoring/follow_up.html", {"item": item, "row": row, **_row_context(),
-                                                             "max_snooze_days": FollowUp.MAX_SNOOZE_DAYS})
+        return _follow_up_form(request, item)
     form = FollowUpForm(request.POST)
     error = ""
     if form.is_valid():
@@ -227,17 +225,56 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
     else:
         error = " ".join(f"{form.fields[f].label}: {e}" for f, errs in form.errors.items() for e in errs)
     item.refresh_from_db()
-    row = selectors.ItemRow.of(item, clinic_today(item.clinic), ClinicSettings.for_clinic(item.clinic_id).due_soon_days)
+    context = {"item": item, "error": error, "values": request.POST if error else None, **_row_context(),
+               **_snooze_dates(item)}
     if request.htmx:
         return render(request, "monitoring/_item_row.html",
-                      {"row": row, "error": error, **_row_context(),
-                       "just_saved": not error, "show_clinic": len(request.user.clinic_ids()) > 1})
-    if error:
-        messages.error(request, error)
-    else:
-        messages.success(request, f"{item.requirement.label} for {item.course.patient.mrn}: follow-up recorded, "
-                                  f"snoozed until {item.snoozed_until:%d %b}.")
-    return redirect("home")
+                      {**context, "row": _item_row(item), "just_saved": not error,
+                       "show_clinic": len(request.user.clinic_ids()) > 1})
+    if error:  # the page again, with the message and the entry kept
+        return render(request, "monitoring/follow_up.html",
+                      {**context, "row": _item_row(item), "back": _worklist_back(request),
+                       "max_snooze_days": FollowUp.MAX_SNOOZE_DAYS}, status=400)
+    messages.success(request, f"{item.requirement.label} for {item.course.patient.mrn}: follow-up recorded, "
+                              f"snoozed until {item.snoozed_until:%d %b}.")
+    return redirect(_worklist_back(request))
+
+
+def _follow_up_form(request: HttpRequest, item: MonitoringItem) -> HttpResponse:
+    context = {"item": item, **_row_context(), **_snooze_dates(item)}
+    if request.htmx and request.GET.get("cancel"):  # the form closed: the row's link again
+        return render(request, "monitoring/_follow_up_link.html", context)
+    if request.htmx:
+        return render(request, "monitoring/_follow_up_form.html", {**context, "inline": True})
+    return render(request, "monitoring/follow_up.html", {**context, "row": _item_row(item), "back": _worklist_back(request),
+                                                         "max_snooze_days": FollowUp.MAX_SNOOZE_DAYS})
+
+
+def _item_row(item: MonitoringItem) -> selectors.ItemRow:
+    return selectors.ItemRow.of(item, clinic_today(item.clinic), ClinicSettings.for_clinic(item.clinic_id).due_soon_days)
+
+
+def _snooze_dates(item: MonitoringItem) -> dict[str, str]:
+    """The snooze dates the form offers, on the item's clinic's today: at most
+    FollowUp.MAX_SNOOZE_DAYS ahead, 3 days by default, or the snooze already recorded when
+    it is longer (reopening the form does not shorten it unasked)."""
+    today = clinic_today(item.clinic)
+    latest = today + timedelta(days=FollowUp.MAX_SNOOZE_DAYS)
+    default = today + timedelta(days=3)
+    if item.snoozed_until and item.snoozed_until > default:
+        default = min(item.snoozed_until, latest)
+    return {"snooze_default": default.isoformat(), "snooze_min": today.isoformat(), "snooze_max": latest.isoformat()}
+
+
+def _worklist_back(request: HttpRequest) -> str:
+    """The worklist page the nurse came from (its filters and page), carried by the form's
+    `back` field or, on the way in, the Referer; only ever a worklist URL of this site."""
+    candidate = request.POST.get("back") or request.META.get("HTTP_REFERER", "")
+    parts = urlsplit(candidate)
+    home = reverse("home")
+    if parts.path == home and url_has_allowed_host_and_scheme(candidate, allowed_hosts={request.get_host()}):
+        return home + (f"?{parts.query}" if parts.query else "")
+    return home
 
 
 def outbox(request: HttpRequest) -> HttpResponse:

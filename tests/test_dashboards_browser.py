@@ -33,6 +33,11 @@ def test_dashboards_on_the_demo_cohort(login_browser, live_server, artifacts):
     page.get_by_text("Recorded; snoozed until").wait_for()
     assert page.evaluate("window.__marker") == "same page"  # no full reload
     page.screenshot(path=str(artifacts / "worklist-follow-up.png"))
+    second = page.get_by_test_id("overdue").locator("tbody tr").nth(1)
+    second.get_by_role("link", name="Ordered / contacted…").click()
+    second.get_by_role("button", name="Cancel").click()  # closes the form: the link again
+    second.get_by_role("link", name="Ordered / contacted…").wait_for()
+    assert second.locator("form").count() == 0
 
     # Cohort overview: charts drawn from the same numbers as the tables beside them.
     page.goto(live_server.url + "/cohort/")
@@ -60,3 +65,16 @@ def test_dashboards_on_the_demo_cohort(login_browser, live_server, artifacts):
     page.screenshot(path=str(artifacts / "worklist-tablet.png"), full_page=False)
     page.goto(f"{live_server.url}/patients/{patient.pk}/")
     page.screenshot(path=str(artifacts / "patient-page-tablet.png"), full_page=False)
+
+
+def test_a_session_that_expired_with_the_worklist_open_goes_to_the_sign_in_page(login_browser, live_server):
+    """htmx is told to navigate (HX-Redirect): the sign-in page does not land in the row."""
+    from accounts.models import User
+
+    call_command("load_demo", verbosity=0)
+    page = login_browser(User.objects.get(username="nurse.north"))
+    page.goto(live_server.url + "/")
+    page.context.clear_cookies()
+    page.get_by_test_id("overdue").locator("tbody tr").first.get_by_role("link", name="Ordered / contacted…").click()
+    page.wait_for_url("**/login/?next=/")
+    assert page.get_by_label("Username").is_visible() and page.locator("table").count() == 0

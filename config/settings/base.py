@@ -82,6 +82,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
+    # Outside the two that send a signed-out user to the sign-in page: an htmx request
+    # gets a whole-page navigation there, not the page swapped into a row.
+    "accounts.middleware.HtmxSignInMiddleware",
     "accounts.middleware.SessionLifetimeMiddleware",
     # The clinic's clock for the request (accounts.clinic_time); reset after each one.
     "accounts.clinic_time.ClinicTimeZoneMiddleware",

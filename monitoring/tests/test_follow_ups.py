@@ -66,15 +66,69 @@ def test_the_form_comes_when_asked_for_into_the_row_or_as_a_page(course, nurse, 
     assert item.snoozed_until == date(2026, 2, 23)
 
 
-def test_an_error_in_the_row_keeps_the_form_open_with_the_message(course, nurse, client):
+def test_an_error_in_the_row_keeps_the_form_open_with_the_message_and_the_entry(course, nurse, client):
     item = items(course)["lft"]
     client.force_login(nurse)
     response = client.post(reverse("follow_up", args=[item.pk]),
-                           {"kind": "ordered", "note": "", "until": "2026-02-23"}, HTTP_HX_REQUEST="true")
+                           {"kind": "contacted", "note": "Phoned, coming Thursday", "until": "2026-03-09"},
+                           HTTP_HX_REQUEST="true")
     body = response.content.decode()
-    assert 'role="alert"' in body and 'name="note"' in body and body.strip().startswith("<tr")
+    assert body.strip().startswith("<tr") and 'role="alert"' in body and "Snooze at most 7 days" in body
+    assert 'value="contacted" selected' in body and 'value="Phoned, coming Thursday"' in body and 'value="2026-03-09"' in body
     item.refresh_from_db()
     assert item.snoozed_until is None
+
+
+def test_without_javascript_an_error_stays_on_the_page_with_the_entry(course, nurse, client):
+    item = items(course)["lft"]
+    client.force_login(nurse)
+    url = reverse("follow_up", args=[item.pk])
+    response = client.post(url, {"kind": "ordered", "note": "GP bloods ordered", "until": "2026-02-01",
+                                 "back": "/?requirement=lft&overdue_page=2"})
+    body = response.content.decode()
+    assert response.status_code == 400 and "The snooze date cannot be in the past. Nothing was saved." in body
+    assert 'value="GP bloods ordered"' in body and 'name="back" value="/?requirement=lft&amp;overdue_page=2"' in body
+    assert not FollowUp.objects.exists()
+
+
+def test_without_javascript_saving_returns_to_the_worklist_page_it_came_from(course, nurse, client):
+    item = items(course)["lft"]
+    client.force_login(nurse)
+    url = reverse("follow_up", args=[item.pk])
+    page = client.get(url, HTTP_REFERER="http://testserver/?requirement=lft&overdue_page=2").content.decode()
+    assert 'name="back" value="/?requirement=lft&amp;overdue_page=2"' in page
+    assert 'href="/?requirement=lft&amp;overdue_page=2">Back to the worklist' in page
+    response = client.post(url, {"kind": "ordered", "note": "GP", "until": "2026-02-23",
+                                 "back": "/?requirement=lft&overdue_page=2"})
+    assert response.url == "/?requirement=lft&overdue_page=2"
+    for elsewhere in ("https://evil.example/?x=1", "/patients/", "//evil.example/"):
+        assert 'name="back" value="/"' in client.get(url, HTTP_REFERER=elsewhere).content.decode(), elsewhere
+
+
+def test_the_form_offers_the_clinic_s_dates_and_keeps_a_longer_snooze(course, nurse, client):
+    item = items(course)["lft"]
+    client.force_login(nurse)
+    url = reverse("follow_up", args=[item.pk])
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'value="2026-02-23" min="2026-02-20" max="2026-02-27"' in fragment  # today + 3; today … today + 7
+    services.follow_up_record(item=item, user=nurse, kind="ordered", note="GP", until=TODAY + timedelta(days=6), today=TODAY)
+    fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
+    assert 'value="2026-02-26"' in fragment  # reopening does not shorten the snooze unasked
+    cancel = client.get(url + "?cancel=1", HTTP_HX_REQUEST="true").content.decode()
+    assert cancel.strip().startswith("<a") and "Ordered / contacted" in cancel and "<form" not in cancel
+
+
+def test_a_signed_out_htmx_request_navigates_to_the_sign_in_page(course, client):
+    """The session expired with the worklist open: htmx is told to load the sign-in page
+    as a page (back to the worklist after), not to swap it into the row."""
+    item = items(course)["lft"]
+    for method in ("get", "post"):
+        response = getattr(client, method)(reverse("follow_up", args=[item.pk]), HTTP_HX_REQUEST="true",
+                                           HTTP_HX_CURRENT_URL="http://testserver/?overdue_page=2")
+        assert response.status_code == 200 and response.content == b""
+        assert response["HX-Redirect"] == "/login/?next=/%3Foverdue_page%3D2"
+    plain = client.get(reverse("follow_up", args=[item.pk]))
+    assert plain.status_code == 302 and "HX-Redirect" not in plain
 
 
 def test_another_clinic_cannot_fetch_the_form(course, client, clinic_b):

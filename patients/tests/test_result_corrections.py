@@ -12,6 +12,7 @@ from django.db import DatabaseError, connection, transaction
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts.clinic_time import clinic_date_of
 from monitoring.models import MonitoringItem
 from patients.models import LabResult, Recommendation
 from patients.services import LabEntry, PanelError, lab_panel_record, lab_result_amend, lab_result_void
@@ -117,11 +118,13 @@ def test_correcting_a_baseline_regrades_the_results_graded_against_it(patient, n
 
 
 def test_due_dates_follow_a_voided_result(patient, nurse, django_capture_on_commit_callbacks):
+    collected = timezone.now() - timedelta(hours=2)
     with django_capture_on_commit_callbacks(execute=True):
-        rows = lab_panel_record(patient=patient, collected_at=timezone.now() - timedelta(hours=2), entered_by=nurse,
+        rows = lab_panel_record(patient=patient, collected_at=collected, entered_by=nurse,
                                 entries=[LabEntry("alt", "30"), LabEntry("ast", "30"), LabEntry("total_bilirubin", "0.5")])
     done = MonitoringItem.objects.get(course__patient=patient, requirement__code="lft")
-    assert done.last_done == timezone.localdate()
+    # The clinic's date of the collection (two hours ago is yesterday just after midnight).
+    assert done.last_done == clinic_date_of(patient.clinic, collected)
     with django_capture_on_commit_callbacks(execute=True):
         lab_result_void(lab=rows[0], reason="haemolysed sample", user=nurse)
     after = MonitoringItem.objects.get(course__patient=patient, requirement__code="lft")
