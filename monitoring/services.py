@@ -545,8 +545,12 @@ def digest_render(digest: Digest, *, today: date, cache: dict | None = None) -> 
     key = (digest.clinic_id, digest.kind, today)
     if key not in cache:
         cache[key] = _digest_render(digest.clinic, digest.kind, today)
-    url = settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(digest.recipient)])
+    url = unsubscribe_url(digest.recipient)
     return tuple(part.replace(PREFERENCES_URL, url) for part in cache[key])  # type: ignore[return-value]
+
+
+def unsubscribe_url(user: User) -> str:
+    return settings.SITE_URL + reverse("unsubscribe", args=[unsubscribe_token(user)])
 
 
 def _digest_render(clinic: Clinic, kind: str, today: date) -> tuple[str, str, str]:
@@ -649,9 +653,11 @@ def _close_quietly(connection) -> None:
 def _digest_send_one(digest: Digest, *, now: datetime, connection, cache: dict) -> str | DigestDeferred:
     try:
         subject, text, html = digest_render(digest, today=digest.for_date, cache=cache)
+        # List-Unsubscribe (RFC 2369): the mail client's own "unsubscribe" opens the same page.
         message = EmailMultiAlternatives(
             subject, text, settings.DEFAULT_FROM_EMAIL, [digest.to_address or digest.recipient.email],
-            headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>"}, connection=connection,
+            headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>",
+                     "List-Unsubscribe": f"<{unsubscribe_url(digest.recipient)}>"}, connection=connection,
         )
         message.attach_alternative(html, "text/html")
         # Opened here, inside the attempt (a refused connection is this digest's failure),

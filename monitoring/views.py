@@ -171,9 +171,11 @@ def worklist_csv(rows, today) -> StreamingHttpResponse:
 def _csv_row(section: str, row) -> tuple:
     """(section, clinic, mrn, last name, first name, item, date, detail) of one worklist row."""
     if section in ("overdue", "due_soon"):
-        p = row.item.course.patient
+        p, snoozed = row.item.course.patient, row.item.snoozed_until
+        detail = [f"{row.days_late} days overdue"] if section == "overdue" else []
+        detail += [f"followed up until {snoozed:%Y-%m-%d}"] if snoozed else []  # as the page's badge says
         return (section, row.item.clinic.name, p.mrn, p.last_name, p.first_name, row.item.requirement.label, row.item.due_date,
-                f"{row.days_late} days overdue" if section == "overdue" else "")
+                "; ".join(detail))
     if section == "recommendations":
         p = row.course.patient
         return ("recommendation", p.clinic.name, p.mrn, p.last_name, p.first_name, row.headline,
@@ -401,8 +403,9 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
                            initial={"digests_enabled": pref.digests_enabled if pref else True})
     if request.method == "POST" and form.is_valid():
         services.preference_set(user=user, digests_enabled=form.cleaned_data["digests_enabled"])
-        return render(request, "monitoring/preferences.html", {"form": form, "via_link": True, "saved": True})
-    return render(request, "monitoring/preferences.html", {"form": form, "via_link": True})
+        return render(request, "monitoring/preferences.html", {"form": form, "via_link": True, "saved": True,
+                                                               "account": user})
+    return render(request, "monitoring/preferences.html", {"form": form, "via_link": True, "account": user})
 
 
 def record_test(request: HttpRequest, patient_pk: int) -> HttpResponse:

@@ -36,6 +36,7 @@ def test_digest_lists_mrn_test_and_days_overdue_and_nothing_more(course, staff_m
     assert "http://127.0.0.1:8000/" in text and "/monitoring/unsubscribe/" in text
     token_url = text.split("unsubscribe: ")[1].split()[0].replace("http://127.0.0.1:8000", "")
     assert token_url.startswith("/monitoring/unsubscribe/")
+    assert msg.extra_headers["List-Unsubscribe"] == f"<http://127.0.0.1:8000{token_url}>"  # the client's own button
 
 
 def test_counts_only_option_leaves_out_the_mrn(course, staff_member, clinic_a):
@@ -89,6 +90,7 @@ def test_unsubscribe_link_turns_digests_off(course, staff_member, client):
     token = services.unsubscribe_token(staff_member)
     response = client.post(reverse("unsubscribe", args=[token]), {})
     assert response.status_code == 200 and "Saved" in response.content.decode()
+    assert f"<strong>{staff_member.username}</strong>" in response.content.decode()  # whose emails the link changes
     items(course)
     assert plan()["digests"] == 0
     assert client.get(reverse("unsubscribe", args=["forged"])).status_code == 404

@@ -139,3 +139,13 @@ def test_another_clinic_cannot_fetch_the_form(course, client, clinic_b):
     assert client.get(reverse("follow_up", args=[item.pk]), HTTP_HX_REQUEST="true").status_code == 404
     client.logout()
     assert client.get(reverse("follow_up", args=[item.pk])).status_code == 302  # to the sign-in page
+
+
+def test_the_csv_export_carries_the_follow_up_date(course, nurse, client):
+    item = items(course)["lft"]
+    services.follow_up_record(item=item, user=nurse, kind="ordered", note="GP", until=TODAY + timedelta(days=3), today=TODAY)
+    client.force_login(nurse)
+    csv_text = b"".join(client.get(reverse("home") + "?export=csv").streaming_content).decode()
+    (line,) = [line for line in csv_text.splitlines() if line.startswith(("overdue,", "due_soon,")) and "A-0042" in line
+               and "Liver" in line]
+    assert line.endswith("followed up until 2026-02-23")
