@@ -11,14 +11,22 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.utils import timezone
 
 from accounts.clinic_time import clinic_day_start, clinic_today, on_clinic_days, user_clinics
 from accounts.models import Clinic, User
 from monitoring import program, rules
 from monitoring.models import ClinicSettings, MonitoringItem, Requirement
-from patients.models import DesensitizationPlan, LabResult, PlanDay, ProgramStatus, Recommendation, TreatmentCourse
+from patients.models import (
+    DesensitizationPlan,
+    LabResult,
+    Patient,
+    PlanDay,
+    ProgramStatus,
+    Recommendation,
+    TreatmentCourse,
+)
 from protocols.dosing import DoseState
 
 
@@ -165,6 +173,14 @@ ITEM_ROW_FIELDS = ("id", "clinic_id", "course_id", "requirement_id", "due_date",
                    "requirement__label", "clinic__id", "clinic__name")
 
 
+def _program_rows() -> tuple:
+    """What a supply or education row shows of its course and patient (and the CSV export
+    writes): read by key after the page, those columns only."""
+    return (Prefetch("course", queryset=TreatmentCourse.objects.only("id", "patient_id", "start_date", "dose_mg_bid")),
+            Prefetch("course__patient", queryset=Patient.objects.only("id", "clinic_id", "mrn", "first_name", "last_name")),
+            "course__patient__clinic")
+
+
 def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filters) -> dict[str, QuerySet]:
     """Each section's rows, filtered and ordered in the database (nothing read yet)."""
     todays = {cid: d.today for cid, d in days.items()}
@@ -210,10 +226,10 @@ def worklist_querysets(*, user: User, days: dict[int, ClinicDay], filters: Filte
             todays, {cid: d.fill_check_days for cid, d in days.items()})
         # The page's rows first (a sort of the stored rows alone), then their courses and
         # patients by key: a join before the LIMIT would read every course (issue #14).
-        .prefetch_related("course__patient__clinic").order_by("runs_out_on", "unfilled_since", "pk"),
+        .prefetch_related(*_program_rows()).order_by("runs_out_on", "unfilled_since", "pk"),
         "education": program.education_missing(ProgramStatus.objects.for_user(user).filter(
             filters.clinic("clinic_id"), filters.patients("course__patient")))
-        .prefetch_related("course__patient__clinic").order_by("clinic_id", "id"),
+        .prefetch_related(*_program_rows()).order_by("clinic_id", "id"),
     }
 
 
