@@ -243,7 +243,9 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
 
 
 def _follow_up_form(request: HttpRequest, item: MonitoringItem) -> HttpResponse:
-    context = {"item": item, **_row_context(), **_snooze_dates(item)}
+    # The follow-up in force, shown above the form: who, when and why it was snoozed.
+    last = item.follow_ups.select_related("recorded_by").first() if item.snoozed_until else None
+    context = {"item": item, "last": last, **_row_context(), **_snooze_dates(item)}
     if request.htmx and request.GET.get("cancel"):  # the form closed: the row's link again
         return render(request, "monitoring/_follow_up_link.html", context)
     if request.htmx:

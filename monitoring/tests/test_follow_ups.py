@@ -114,6 +114,7 @@ def test_the_form_offers_the_clinic_s_dates_and_keeps_a_longer_snooze(course, nu
     services.follow_up_record(item=item, user=nurse, kind="ordered", note="GP", until=TODAY + timedelta(days=6), today=TODAY)
     fragment = client.get(url, HTTP_HX_REQUEST="true").content.decode()
     assert 'value="2026-02-26"' in fragment  # reopening does not shorten the snooze unasked
+    assert "Last: test ordered — “GP” —" in fragment and "snoozed until 26 Feb." in fragment  # who, when, why
     cancel = client.get(url + "?cancel=1", HTTP_HX_REQUEST="true").content.decode()
     assert cancel.strip().startswith("<a") and "Ordered / contacted" in cancel and "<form" not in cancel
 
