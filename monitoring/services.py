@@ -536,7 +536,8 @@ def user_from_unsubscribe_token(token: str) -> User | None:
 PREFERENCES_URL = "\x00preferences-url\x00"  # filled in per recipient after the one rendering
 
 
-def digest_render(digest: Digest, *, today: date, cache: dict | None = None) -> tuple[str, str, str]:
+def digest_render(digest: Digest, *, today: date, cache: dict | None = None,
+                  unsubscribe: str | None = None) -> tuple[str, str, str]:
     """Subject, text and HTML. No patient name, date of birth or lab value: the MRN, the
     test, days overdue, and links (minimum necessary, reliability.md S13). Rendered once
     per clinic, kind and day (`cache`, shared by a batch); only the recipient's own
@@ -545,7 +546,7 @@ def digest_render(digest: Digest, *, today: date, cache: dict | None = None) -> 
     key = (digest.clinic_id, digest.kind, today)
     if key not in cache:
         cache[key] = _digest_render(digest.clinic, digest.kind, today)
-    url = unsubscribe_url(digest.recipient)
+    url = unsubscribe or unsubscribe_url(digest.recipient)
     return tuple(part.replace(PREFERENCES_URL, url) for part in cache[key])  # type: ignore[return-value]
 
 
@@ -652,12 +653,13 @@ def _close_quietly(connection) -> None:
 
 def _digest_send_one(digest: Digest, *, now: datetime, connection, cache: dict) -> str | DigestDeferred:
     try:
-        subject, text, html = digest_render(digest, today=digest.for_date, cache=cache)
+        unsubscribe = unsubscribe_url(digest.recipient)
+        subject, text, html = digest_render(digest, today=digest.for_date, cache=cache, unsubscribe=unsubscribe)
         # List-Unsubscribe (RFC 2369): the mail client's own "unsubscribe" opens the same page.
         message = EmailMultiAlternatives(
             subject, text, settings.DEFAULT_FROM_EMAIL, [digest.to_address or digest.recipient.email],
             headers={"Message-ID": f"<digest-{digest.pk}@alectinib-monitoring>",
-                     "List-Unsubscribe": f"<{unsubscribe_url(digest.recipient)}>"}, connection=connection,
+                     "List-Unsubscribe": f"<{unsubscribe}>"}, connection=connection,
         )
         message.attach_alternative(html, "text/html")
         # Opened here, inside the attempt (a refused connection is this digest's failure),
