@@ -67,12 +67,20 @@ def test_dashboards_on_the_demo_cohort(login_browser, live_server, artifacts):
     page.screenshot(path=str(artifacts / "patient-page-tablet.png"), full_page=False)
 
 
-def test_a_session_that_expired_with_the_worklist_open_goes_to_the_sign_in_page(login_browser, live_server):
+def test_a_session_that_expired_with_the_worklist_open_goes_to_the_sign_in_page(login_browser, live_server, nurse,
+                                                                                 clinic_a):
     """htmx is told to navigate (HX-Redirect): the sign-in page does not land in the row."""
-    from accounts.models import User
+    from datetime import timedelta
 
-    call_command("load_demo", verbosity=0)
-    page = login_browser(User.objects.get(username="nurse.north"))
+    from django.utils import timezone
+
+    from monitoring.tests.factories import MonitoringItemFactory
+    from patients.tests.factories import PatientFactory, TreatmentCourseFactory
+
+    due = timezone.localdate() - timedelta(days=10)
+    MonitoringItemFactory(course=TreatmentCourseFactory(patient=PatientFactory(clinic=clinic_a), on_drug=True),
+                          due_date=due, overdue_from=due + timedelta(days=1))
+    page = login_browser(nurse)
     page.goto(live_server.url + "/")
     page.context.clear_cookies()
     page.get_by_test_id("overdue").locator("tbody tr").first.get_by_role("link", name="Ordered / contacted…").click()
