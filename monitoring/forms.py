@@ -1,9 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django import forms
-from django.utils import timezone
 
 from monitoring.models import ClinicSettings, FollowUp, MonitoringRecord, Requirement
 from monitoring.selectors import Filters
@@ -15,11 +12,7 @@ class FollowUpForm(SaneDatesMixin, forms.Form):
     planned_dates = ("until",)  # the service narrows it to FollowUp.MAX_SNOOZE_DAYS
     kind = forms.ChoiceField(choices=FollowUp.Kind.choices)
     note = forms.CharField(max_length=300, label="Why")
-    until = forms.DateField(widget=DATE, label="Snooze until")
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["until"].initial = timezone.localdate() + timedelta(days=3)
+    until = forms.DateField(widget=DATE, label="Snooze until")  # offered on the clinic's dates: views._snooze_dates
 
 
 UNIT_CHOICES = [("days", "days"), ("months", "months")]

@@ -265,6 +265,7 @@ class FollowUp(AppendOnly):
         CONTACTED = "contacted", "Patient contacted"
 
     MAX_SNOOZE_DAYS = 7
+    DEFAULT_SNOOZE_DAYS = 3  # what the form offers
 
     item = models.ForeignKey(MonitoringItem, on_delete=models.PROTECT, related_name="follow_ups")
     kind = models.CharField(max_length=20, choices=Kind.choices)

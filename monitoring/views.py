@@ -234,9 +234,7 @@ def follow_up(request: HttpRequest, item_pk: int) -> HttpResponse:
                       {**context, "row": _item_row(item), "just_saved": not error,
                        "show_clinic": len(request.user.clinic_ids()) > 1})
     if error:  # the page again, with the message and the entry kept
-        return render(request, "monitoring/follow_up.html",
-                      {**context, "row": _item_row(item), "back": _worklist_back(request),
-                       "max_snooze_days": FollowUp.MAX_SNOOZE_DAYS}, status=400)
+        return _follow_up_page(request, context, status=400)
     messages.success(request, f"{item.requirement.label} for {item.course.patient.mrn}: follow-up recorded, "
                               f"snoozed until {item.snoozed_until:%d %b}.")
     return redirect(_worklist_back(request))
@@ -250,8 +248,14 @@ def _follow_up_form(request: HttpRequest, item: MonitoringItem) -> HttpResponse:
         return render(request, "monitoring/_follow_up_link.html", context)
     if request.htmx:
         return render(request, "monitoring/_follow_up_form.html", {**context, "inline": True})
-    return render(request, "monitoring/follow_up.html", {**context, "row": _item_row(item), "back": _worklist_back(request),
-                                                         "max_snooze_days": FollowUp.MAX_SNOOZE_DAYS})
+    return _follow_up_page(request, context)
+
+
+def _follow_up_page(request: HttpRequest, context: dict, status: int = 200) -> HttpResponse:
+    """The follow-up form as a page of its own (without JavaScript)."""
+    return render(request, "monitoring/follow_up.html",
+                  {**context, "row": _item_row(context["item"]), "back": _worklist_back(request),
+                   "max_snooze_days": FollowUp.MAX_SNOOZE_DAYS}, status=status)
 
 
 def _item_row(item: MonitoringItem) -> selectors.ItemRow:
@@ -264,7 +268,7 @@ def _snooze_dates(item: MonitoringItem) -> dict[str, str]:
     it is longer (reopening the form does not shorten it unasked)."""
     today = clinic_today(item.clinic)
     latest = today + timedelta(days=FollowUp.MAX_SNOOZE_DAYS)
-    default = today + timedelta(days=3)
+    default = today + timedelta(days=FollowUp.DEFAULT_SNOOZE_DAYS)
     if item.snoozed_until and item.snoozed_until > default:
         default = min(item.snoozed_until, latest)
     return {"snooze_default": default.isoformat(), "snooze_min": today.isoformat(), "snooze_max": latest.isoformat()}
